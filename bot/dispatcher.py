@@ -1,0 +1,137 @@
+"""The dispatcher: one turn from a parsed message to the messages to send.
+
+load state → work out the intent (a button payload, a numbered answer, the
+answer to a pending question, or one NLU call) → the first matching handler
+→ its messages. It does not persist anything itself: :mod:`bot.ingest`
+commits the returned state, reply and pushes in one transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
+from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS
+from bot.ports import Clock, ConversationStore, Understanding
+from bot.state import ConversationState
+from bot.types import InboundKind, InboundMessage, Intent, OutboundMessage
+
+__all__ = ["CHOICES_CONTEXT_KEY", "Dispatcher", "TurnOutcome"]
+
+log = logging.getLogger("minhu.dispatcher")
+
+# The buttons of the last message we sent, kept so that a channel without
+# buttons can answer "2" (or the button's title) instead of pressing one.
+CHOICES_CONTEXT_KEY = "choices"
+
+ERROR_REPLY = OutboundMessage.of_text(
+    "抱歉，系统刚才出了点问题，您的消息已经保存。请稍后再试，或拨打12345热线。"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TurnOutcome:
+    state: ConversationState
+    intent: Intent | None
+    handler: str
+    messages: Sequence[OutboundMessage]
+
+
+class Dispatcher:
+    def __init__(
+        self,
+        *,
+        store: ConversationStore,
+        understanding: Understanding,
+        handlers: Sequence[Handler],
+        clock: Clock,
+    ) -> None:
+        if not handlers:
+            raise ValueError("the dispatcher needs at least one handler (a catch-all last)")
+        self._store = store
+        self._understanding = understanding
+        self._handlers = tuple(handlers)
+        self._clock = clock
+
+    async def process(self, message: InboundMessage) -> TurnOutcome:
+        state = await self._store.load(message.key)
+        payload = message.payload or _numbered_choice(state, message)
+        intent = await self._understand(message, state, payload)
+        turn = Turn(message=message, state=state, intent=intent, payload=payload, now=self._clock())
+        handler = self._select(turn)
+        started = time.perf_counter()
+        try:
+            messages = list(await handler.handle(turn))
+        except Exception as exc:
+            messages = [ERROR_REPLY]
+            state = await self.process_error(message, handler, exc)
+        finally:
+            HANDLER_SECONDS.labels(handler.name).observe(time.perf_counter() - started)
+        _remember_choices(state, messages)
+        state.last_active_at = turn.now
+        return TurnOutcome(state=state, intent=intent, handler=handler.name, messages=messages)
+
+    async def process_error(
+        self, message: InboundMessage, handler: Handler, exc: BaseException
+    ) -> ConversationState:
+        """The one place a handler's failure ends up: log it, and continue
+        from the state as it was before the turn, since the handler may have
+        changed it halfway."""
+        log.error(
+            "handler %s failed",
+            handler.name,
+            exc_info=exc,
+            extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+        )
+        return await self._store.load(message.key)
+
+    async def _understand(
+        self, message: InboundMessage, state: ConversationState, payload: str | None
+    ) -> Intent | None:
+        if payload is not None:
+            NLU_REQUESTS.labels("payload").inc()
+            if payload.startswith(INTENT_PAYLOAD_PREFIX):
+                return Intent(name=payload[1:], confidence=1.0, source="payload")
+            return None
+        text = (message.text or "").strip()
+        if not text or message.kind not in (InboundKind.TEXT, InboundKind.VOICE):
+            return None
+        if state.awaiting is not None:
+            # The bot just asked a question: the flow reads the answer itself.
+            return None
+        return await self._understanding.parse(text)
+
+    def _select(self, turn: Turn) -> Handler:
+        for handler in self._handlers:
+            if handler.matches(turn):
+                return handler
+        return self._handlers[-1]
+
+
+def _numbered_choice(state: ConversationState, message: InboundMessage) -> str | None:
+    """Map "2", "２" or a button's exact title to that button's payload."""
+    choices = state.context.get(CHOICES_CONTEXT_KEY)
+    if not choices or message.kind not in (InboundKind.TEXT, InboundKind.VOICE):
+        return None
+    answer = unicodedata.normalize("NFKC", (message.text or "").strip()).rstrip("。.！!")
+    if answer.isdigit():
+        index = int(answer) - 1
+        if 0 <= index < len(choices):
+            return str(choices[index][1])
+        return None
+    for title, payload in choices:
+        if answer == title:
+            return str(payload)
+    return None
+
+
+def _remember_choices(state: ConversationState, messages: Sequence[OutboundMessage]) -> None:
+    with_buttons = [m for m in messages if m.buttons]
+    if with_buttons:
+        state.context[CHOICES_CONTEXT_KEY] = [[b.title, b.payload] for b in with_buttons[-1].buttons]
+    elif messages:
+        state.context.pop(CHOICES_CONTEXT_KEY, None)

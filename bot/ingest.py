@@ -1,0 +1,210 @@
+"""Ingest: the one entry point channel webhooks call with a parsed message.
+
+It makes a message durable before anything else happens, processes every
+message exactly once across retries and replicas, and decides whether the
+answer goes back in the HTTP response (a passive reply, free and
+unlimited on WeChat) or later through the outbox::
+
+    webhook ──submit()──► journal.accept ──new──► task: dispatcher → complete_turn
+       ▲                      │ repeat                        │
+       │◄── stored reply ─────┘                               │ ready within budget?
+       │◄──────────────────── passive reply ◄─────────yes─────┤
+       └── "success" (after the budget) ; pushes ──► outbox ◄─no┘
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from bot.dispatcher import Dispatcher
+from bot.errors import ConcurrentUpdate
+from bot.metrics import INBOUND, TURN_ERRORS
+from bot.ports import ConversationStore, DeliveryQueue, InboundJournal, TurnRecord
+from bot.types import InboundMessage, OutboundMessage
+
+__all__ = ["Ingest", "Submission", "Submitter"]
+
+log = logging.getLogger("minhu.ingest")
+
+# How often a turn is re-run when another replica changed the same
+# conversation between our load and our save.
+MAX_CONFLICT_RETRIES = 3
+
+
+@dataclass(frozen=True, slots=True)
+class Submission:
+    """What the webhook should answer right now.
+
+    ``reply`` is the passive reply, or None to answer with a bare
+    acknowledgement (the answer, if any, follows through the outbox).
+    """
+
+    reply: OutboundMessage | None
+    duplicate: bool = False
+
+
+class Submitter(Protocol):
+    async def submit(
+        self, message: InboundMessage, *, passive_budget: float | None
+    ) -> Submission:
+        """Accept ``message``; wait up to ``passive_budget`` seconds for an
+        answer that can go back passively (None: never reply passively)."""
+        ...
+
+
+class Ingest:
+    def __init__(
+        self,
+        *,
+        journal: InboundJournal,
+        store: ConversationStore,
+        outbox: DeliveryQueue,
+        dispatcher: Dispatcher,
+        owner: str,
+        lease_seconds: float,
+        on_pushes: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._journal = journal
+        self._store = store
+        self._outbox = outbox
+        self._dispatcher = dispatcher
+        self._owner = owner
+        self._lease_seconds = lease_seconds
+        self._on_pushes = on_pushes
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._lock_users: dict[str, int] = {}
+
+    async def submit(
+        self, message: InboundMessage, *, passive_budget: float | None
+    ) -> Submission:
+        acceptance = await self._journal.accept(
+            message, owner=self._owner, lease_seconds=self._lease_seconds
+        )
+        if not acceptance.new:
+            INBOUND.labels(message.key.channel.value, "duplicate").inc()
+            return Submission(reply=acceptance.reply, duplicate=True)
+        INBOUND.labels(message.key.channel.value, "accepted").inc()
+
+        slot: asyncio.Future[OutboundMessage] | None = None
+        if passive_budget is not None and passive_budget > 0:
+            slot = asyncio.get_running_loop().create_future()
+        self._spawn(self.process(message, slot))
+        if slot is None:
+            return Submission(reply=None)
+        try:
+            reply = await asyncio.wait_for(asyncio.shield(slot), timeout=passive_budget)
+        except TimeoutError:
+            # From here on the turn's answer goes through the outbox.
+            slot.cancel()
+            return Submission(reply=None)
+        return Submission(reply=reply)
+
+    async def process(
+        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage] | None = None
+    ) -> None:
+        """Run one turn to completion; safe to call again for a message whose
+        earlier run crashed (recovery), since the turn commits atomically."""
+        try:
+            passive, queued = await self._run_turn(message, slot)
+        except Exception:
+            TURN_ERRORS.inc()
+            log.exception(
+                "turn failed; the message stays unfinished and will be retried",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            if slot is not None and not slot.done():
+                slot.cancel()
+            return
+        if passive is not None:
+            if slot is not None and not slot.done():
+                slot.set_result(passive)
+            else:
+                # The webhook stopped waiting while we were committing.
+                await self._outbox.enqueue(message.key, [passive])
+                queued = True
+        if queued:
+            self._on_pushes()
+
+    async def _run_turn(
+        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage] | None
+    ) -> tuple[OutboundMessage | None, bool]:
+        key = message.key.as_str()
+        async with self._conversation_lock(key):
+            for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
+                outcome = await self._dispatcher.process(message)
+                messages = list(outcome.messages)
+                passive: OutboundMessage | None = None
+                if messages and slot is not None and not slot.done():
+                    passive = messages.pop(0)
+                record = TurnRecord(
+                    message=message,
+                    state=outcome.state,
+                    intent=outcome.intent,
+                    handler=outcome.handler,
+                    passive_reply=passive,
+                    pushes=messages,
+                )
+                try:
+                    await self._store.complete_turn(record)
+                except ConcurrentUpdate:
+                    if attempt == MAX_CONFLICT_RETRIES:
+                        raise
+                    continue
+                return passive, bool(messages)
+        raise AssertionError("unreachable")
+
+    def _conversation_lock(self, key: str) -> _KeyLock:
+        return _KeyLock(self, key)
+
+    def _spawn(self, coro: object) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def recover(self, *, limit: int = 100) -> int:
+        """Process messages whose earlier run died with its replica."""
+        messages = await self._journal.claim_unfinished(
+            owner=self._owner, lease_seconds=self._lease_seconds, limit=limit
+        )
+        for message in messages:
+            log.warning(
+                "recovering an unfinished message",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            await self.process(message)
+        return len(messages)
+
+    async def drain(self) -> None:
+        """Wait for turns in flight (used on shutdown and in tests)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+class _KeyLock:
+    """Serialises turns of one conversation within this process; the
+    optimistic version check covers other replicas."""
+
+    def __init__(self, owner: Ingest, key: str) -> None:
+        self._owner = owner
+        self._key = key
+
+    async def __aenter__(self) -> None:
+        owner = self._owner
+        lock = owner._locks.get(self._key)
+        if lock is None:
+            lock = owner._locks[self._key] = asyncio.Lock()
+        owner._lock_users[self._key] = owner._lock_users.get(self._key, 0) + 1
+        await lock.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        owner = self._owner
+        owner._locks[self._key].release()
+        owner._lock_users[self._key] -= 1
+        if owner._lock_users[self._key] == 0:
+            del owner._lock_users[self._key]
+            del owner._locks[self._key]

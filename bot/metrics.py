@@ -1,0 +1,49 @@
+"""Prometheus metrics, defined once and shared by the core and the adapters."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+__all__ = [
+    "DELIVERIES",
+    "HANDLER_SECONDS",
+    "INBOUND",
+    "NLU_FALLBACKS",
+    "NLU_REQUESTS",
+    "TURN_ERRORS",
+    "WEBHOOK_REJECTED",
+]
+
+INBOUND = Counter(
+    "minhu_inbound_messages_total",
+    "Inbound messages by channel and outcome (accepted, duplicate).",
+    ["channel", "outcome"],
+)
+WEBHOOK_REJECTED = Counter(
+    "minhu_webhook_rejected_total",
+    "Webhook requests refused before processing, by channel and reason.",
+    ["channel", "reason"],
+)
+TURN_ERRORS = Counter(
+    "minhu_turn_errors_total", "Turns that failed and were left for recovery."
+)
+HANDLER_SECONDS = Histogram(
+    "minhu_handler_seconds",
+    "Time spent understanding and handling one turn, by handler.",
+    ["handler"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 4, 8),
+)
+NLU_REQUESTS = Counter(
+    "minhu_nlu_requests_total", "Understanding requests by source (rasa, keywords, payload).",
+    ["source"],
+)
+NLU_FALLBACKS = Counter(
+    "minhu_nlu_fallbacks_total",
+    "Times the keyword fallback answered because the NLU service failed, by reason.",
+    ["reason"],
+)
+DELIVERIES = Counter(
+    "minhu_deliveries_total",
+    "Outbox delivery attempts by channel and result (sent, retry, dead) and route.",
+    ["channel", "result", "via"],
+)

@@ -1,0 +1,64 @@
+"""Settings from ``MINHU_*`` environment variables and an optional ``.env``.
+
+Every field here is listed, with a comment, in ``.env.example``; a test
+keeps the two in step.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings"]
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="MINHU_", env_file=".env", env_file_encoding="utf-8", extra="ignore"
+    )
+
+    # Service
+    host: str = "127.0.0.1"
+    port: int = 8000
+    public_base_url: str = "http://127.0.0.1:8000"
+    log_level: str = "INFO"
+    log_format: Literal["json", "console"] = "json"
+    database_url: str = "sqlite+aiosqlite:///var/minhu.db"
+    migrate_on_start: bool = True
+    instance_name: str = ""
+
+    # WeChat official account
+    wechat_token: SecretStr = SecretStr("minhu-dev-token")
+    wechat_aes_key: SecretStr | None = None
+    wechat_app_id: str = "wx0000000000000000"
+    wechat_app_secret: SecretStr = SecretStr("minhu-dev-secret")
+    wechat_account_id: str = "gh_minhu_dev"
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_template_id: str | None = None
+    wechat_reply_budget_seconds: float = Field(default=4.0, gt=0, lt=5)
+    wechat_max_body_bytes: int = Field(default=64 * 1024, gt=0)
+
+    # Understanding
+    rasa_url: str = "http://127.0.0.1:5005"
+    rasa_timeout_seconds: float = Field(default=1.5, gt=0)
+
+    # Delivery
+    outbox_poll_seconds: float = Field(default=1.0, gt=0)
+    lease_seconds: float = Field(default=60.0, gt=0)
+
+    # Local simulator of the WeChat server and API (development only)
+    simulator_enabled: bool = False
+
+    @field_validator("wechat_aes_key", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("wechat_aes_key")
+    @classmethod
+    def _aes_key_length(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) != 43:
+            raise ValueError("MINHU_WECHAT_AES_KEY (EncodingAESKey) must be 43 characters")
+        return value

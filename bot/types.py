@@ -1,0 +1,251 @@
+"""Channel-neutral core types.
+
+Every channel adapter converts its own wire format into these types on the
+way in and out of them on the way out; handlers and the dispatcher only ever
+see what is defined here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+__all__ = [
+    "REQUEST_TYPES",
+    "Button",
+    "Channel",
+    "ConversationKey",
+    "Entity",
+    "EventKind",
+    "InboundKind",
+    "InboundMessage",
+    "Intent",
+    "Location",
+    "OutboundKind",
+    "OutboundMessage",
+    "StatusChange",
+    "Ticket",
+    "TicketDraft",
+    "TicketStatus",
+]
+
+
+class Channel(enum.StrEnum):
+    """Where a resident talks to us from."""
+
+    WECHAT = "wechat"
+    MINIPROGRAM = "miniprogram"
+    TELEGRAM = "telegram"
+
+
+@dataclass(frozen=True, slots=True)
+class ConversationKey:
+    """Identifies one resident on one channel of one account.
+
+    ``account`` is the channel-side identity we answer as (the official
+    account's original id, the bot's id); ``user`` is the resident's id on
+    that channel (an openid, a Telegram chat id).
+    """
+
+    channel: Channel
+    account: str
+    user: str
+
+    def as_str(self) -> str:
+        return f"{self.channel.value}:{self.account}:{self.user}"
+
+    @classmethod
+    def parse(cls, value: str) -> ConversationKey:
+        channel, account, user = value.split(":", 2)
+        return cls(Channel(channel), account, user)
+
+
+class InboundKind(enum.StrEnum):
+    TEXT = "text"
+    VOICE = "voice"
+    IMAGE = "image"
+    VIDEO = "video"
+    LOCATION = "location"
+    LINK = "link"
+    EVENT = "event"
+    UNKNOWN = "unknown"
+
+
+class EventKind(enum.StrEnum):
+    """Channel events, named after WeChat's (the richest set we receive)."""
+
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    SCAN = "scan"
+    LOCATION = "location"
+    CLICK = "click"
+    VIEW = "view"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    latitude: float
+    longitude: float
+    label: str | None = None
+    precision: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InboundMessage:
+    """One thing a resident sent or did, already authenticated and parsed.
+
+    ``message_id`` is the channel's delivery identity used for exactly-once
+    processing (WeChat's MsgId, or FromUserName+CreateTime for events).
+    ``text`` carries typed text, a voice transcript, or a button payload's
+    label; ``payload`` carries the machine-readable value of a pressed
+    button or menu item, which lets the dispatcher skip NLU.
+    """
+
+    key: ConversationKey
+    message_id: str
+    kind: InboundKind
+    received_at: datetime
+    text: str | None = None
+    payload: str | None = None
+    media_id: str | None = None
+    media_url: str | None = None
+    media_format: str | None = None
+    location: Location | None = None
+    event: EventKind | None = None
+    event_key: str | None = None
+    raw_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Button:
+    """A quick reply: ``title`` is shown, ``payload`` comes back when pressed."""
+
+    title: str
+    payload: str
+
+
+class OutboundKind(enum.StrEnum):
+    TEXT = "text"
+    BUTTONS = "buttons"
+    IMAGE = "image"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboundMessage:
+    kind: OutboundKind
+    text: str = ""
+    buttons: tuple[Button, ...] = ()
+    image_url: str | None = None
+    image_media_id: str | None = None
+
+    @classmethod
+    def of_text(cls, text: str) -> OutboundMessage:
+        return cls(OutboundKind.TEXT, text=text)
+
+    @classmethod
+    def with_buttons(cls, text: str, buttons: tuple[Button, ...]) -> OutboundMessage:
+        return cls(OutboundKind.BUTTONS, text=text, buttons=buttons)
+
+    def plain_text(self) -> str:
+        """The message for channels that cannot show buttons.
+
+        Options are numbered so the resident can answer with a digit; the
+        dispatcher maps such a digit back to the button's payload.
+        """
+        if self.kind is OutboundKind.IMAGE:
+            return self.text or "[图片]"
+        if not self.buttons:
+            return self.text
+        options = "\n".join(f"{i}. {b.title}" for i, b in enumerate(self.buttons, start=1))
+        return f"{self.text}\n{options}\n请回复序号或文字选择。"
+
+
+@dataclass(frozen=True, slots=True)
+class Entity:
+    entity: str
+    value: str
+    start: int | None = None
+    end: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Intent:
+    """What the resident wants, as NLU (or a button, or a keyword rule) saw it."""
+
+    name: str
+    confidence: float
+    category: str = "其他"
+    category_confidence: float = 0.0
+    entities: tuple[Entity, ...] = ()
+    source: str = "nlu"
+
+    def entity(self, name: str) -> str | None:
+        for item in self.entities:
+            if item.entity == name:
+                return item.value
+        return None
+
+
+# Request types, named after the 12345 classes (domain.md §1); the names are a contract.
+REQUEST_TYPES: dict[str, str] = {
+    "consult": "咨询",
+    "seek_help": "求助",
+    "complain": "投诉",
+    "report": "举报",
+    "suggest": "建议",
+    "praise": "表扬",
+}
+
+
+class TicketStatus(enum.StrEnum):
+    """The closed loop of a request (domain.md §1)."""
+
+    ACCEPTED = "受理"
+    DISPATCHED = "已派单"
+    IN_PROGRESS = "办理中"
+    FINISHED = "已办结"
+    FOLLOWED_UP = "已回访"
+    CLOSED = "已关闭"
+    RETURNED = "退单"
+    REASSIGNED = "改派"
+    REOPENED = "重办"
+    WITHDRAWN = "已撤回"
+
+
+@dataclass(frozen=True, slots=True)
+class TicketDraft:
+    """What the intake dialogue collected before the resident confirms."""
+
+    request_type: str
+    category: str = "其他"
+    description: str = ""
+    address: str | None = None
+    location: Location | None = None
+    occurred_at: str | None = None
+    phone: str | None = None
+    photos: tuple[str, ...] = ()
+    anonymous: bool = False
+    urgent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    ticket_id: str
+    draft: TicketDraft
+    status: TicketStatus
+    created_at: datetime
+    department: str | None = None
+    due_at: datetime | None = None
+    history: tuple[StatusChange, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    ticket_id: str
+    status: TicketStatus
+    at: datetime
+    note: str | None = None
+    department: str | None = None
+    previous: TicketStatus | None = None

@@ -1,0 +1,96 @@
+"""The ASGI application."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.logs import configure_logging
+from bot.settings import Settings
+from bot.wiring.container import Container
+from integrations.wechat import build_wechat_router
+
+__all__ = ["create_app"]
+
+# A readiness probe must answer before the orchestrator gives up on it.
+READINESS_CHECK_SECONDS = 2.0
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    container: Container | None = None,
+    configure_logs: bool = True,
+) -> FastAPI:
+    settings = settings or Settings()
+    if configure_logs:
+        configure_logging(settings.log_level, settings.log_format)
+    container = container or Container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await container.start()
+        try:
+            yield
+        finally:
+            await container.stop()
+
+    app = FastAPI(title="minhu", version="0.1.0", lifespan=lifespan)
+    app.state.container = container
+    app.include_router(build_wechat_router(container.wechat_webhook, container.ingest))
+
+    @app.get("/healthz", include_in_schema=False)
+    async def healthz() -> dict[str, str]:
+        return {"status": "ok"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> JSONResponse:
+        results: dict[str, str] = {}
+        for check in container.health_checks:
+            try:
+                await asyncio.wait_for(check.check(), timeout=READINESS_CHECK_SECONDS)
+            except Exception as exc:
+                results[check.name] = f"fail: {type(exc).__name__}: {exc}"[:200]
+            else:
+                results[check.name] = "ok"
+        ready = all(value == "ok" for value in results.values())
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": results},
+            status_code=200 if ready else 503,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    if settings.simulator_enabled:
+        _mount_simulator(app, settings)
+    return app
+
+
+def _mount_simulator(app: FastAPI, settings: Settings) -> None:
+    import httpx
+
+    from integrations.simulator import Simulator, SimulatorConfig, build_simulator_router
+
+    simulator = Simulator(
+        SimulatorConfig(
+            token=settings.wechat_token.get_secret_value(),
+            encoding_aes_key=(
+                settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else None
+            ),
+            app_id=settings.wechat_app_id,
+            app_secret=settings.wechat_app_secret.get_secret_value(),
+            account_id=settings.wechat_account_id,
+            webhook_url=f"{settings.public_base_url.rstrip('/')}/wechat",
+            safe_mode=settings.wechat_aes_key is not None,
+        ),
+        httpx.AsyncClient(timeout=10.0),
+    )
+    app.state.simulator = simulator
+    app.include_router(build_simulator_router(simulator))

@@ -1,0 +1,174 @@
+"""Deterministic keyword understanding.
+
+The bot answers through this when the Rasa server is slow or down, so it
+must be predictable rather than clever: ordered rules for the intent,
+weighted keywords for the category (seeded from the taxonomy's own
+second- and third-level names), and regexes for the structured entities.
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import unicodedata
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from bot.types import Entity, Intent
+
+__all__ = ["CATEGORIES", "KeywordUnderstanding", "extract_entities", "taxonomy_path"]
+
+OTHER = "其他"
+
+
+def taxonomy_path() -> Path:
+    return Path(__file__).with_name("taxonomy") / "government_message_taxonomy.csv"
+
+
+@cache
+def _taxonomy() -> dict[str, set[str]]:
+    """First-level class → its second- and third-level names."""
+    names: dict[str, set[str]] = defaultdict(set)
+    with taxonomy_path().open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle):
+            for level in ("level2", "level3"):
+                name = row[level].strip()
+                if name and name != OTHER:
+                    names[row["level1"]].add(name)
+    return dict(names)
+
+
+CATEGORIES: tuple[str, ...] = (*sorted(_taxonomy()), OTHER)
+
+# Ordered: the first rule whose pattern matches wins. Emergencies come
+# first because a message that mentions fire and a complaint is a fire.
+_INTENT_RULES: tuple[tuple[str, str], ...] = (
+    ("emergency", r"着火|起火|失火|火灾|冒烟.*(楼|屋|房)|煤气泄漏|燃气泄漏|漏气了|有人晕倒|晕倒了|昏迷|"
+                  r"不省人事|救命|持刀|砍人|打人了|被人打|要跳楼|有人跳楼|落水|溺水|触电|快不行了|抢劫|"
+                  r"打劫|塌了.*(人|压)|被困"),
+    ("human", r"转人工|人工客服|人工服务|找人工|要人工|真人|跟人说|接线员"),
+    ("withdraw", r"撤回|撤销|不想反映了|诉求.*不要了|工单.*取消"),
+    ("cancel", r"^(取消|算了|不办了|不用了|先不弄了|退出|不说了)"),
+    ("supplement", r"补充|追加|再加一|还有一点|忘了说"),
+    ("query_status", r"进度|进展|办到哪|处理到哪|处理得怎么样|有结果了吗|有回复了吗|我的诉求|查询.*(诉求|工单)|"
+                     r"[Mm][Hh]\d{12}"),
+    ("rate", r"评价|打分|给个好评|给个差评"),
+    ("praise", r"表扬|点赞|锦旗|赞一下|为.*点赞|感谢.*(师傅|社区|书记|网格员|民警|工作人员|医生|老师|街道)"),
+    ("report", r"举报|偷排|偷倒|违建|私搭乱建|违章建筑|传销|赌博|诈骗|黑车|无证经营|非法"),
+    ("complain", r"投诉|扰民|太吵|噪音|噪声|乱收费|不作为|态度(很|太|特别)?差|欠薪|拖欠|克扣|罚款不合理|乱罚"),
+    ("suggest", r"建议|希望(能|可以|增加|多)|能不能(增加|多|加|设)|提个意见|提议|最好能"),
+    ("seek_help", r"求助|帮帮|帮忙|坏了|漏水|停水|停电|没电了|堵了|堵塞|进不去|不让进|没人管|困难|怎么办啊"),
+    ("consult", r"咨询|请问|问一下|问下|怎么办理|如何办理|怎么申请|在哪办|需要什么|什么材料|多少钱|"
+                r"能不能|可不可以|是否|什么时候|流程|政策"),
+    ("greet", r"^(你好|您好|在吗|在不在|哈喽|嗨|hi|hello|早上好|晚上好)"),
+    ("thank", r"谢谢|多谢|感谢|辛苦了"),
+    ("goodbye", r"再见|拜拜|回头见"),
+    ("affirm", r"^(是的|是|对|对的|好的|好|确认|没错|嗯|可以|行)$"),
+    ("deny", r"^(不是|不对|错了|不|否|没有)$"),
+    ("out_of_scope", r"天气|笑话|菜谱|怎么做.*(菜|饭)|唱首歌|股票|彩票|星座|电影推荐"),
+)
+_COMPILED_RULES = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in _INTENT_RULES)
+
+# Words residents use that the taxonomy does not spell out, by class.
+_EXTRA_CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
+    "城乡建设": ("路灯", "井盖", "下水道", "小区", "物业", "电梯", "停车", "充电", "换电", "供暖",
+                "暖气", "燃气", "自来水", "停水", "停电", "垃圾", "保安", "门禁", "进门", "违建"),
+    "环境保护": ("污染", "噪音", "噪声", "油烟", "臭味", "废气", "废水", "排污", "扬尘", "偷排"),
+    "交通运输": ("公交", "地铁", "出租车", "网约车", "快递", "驿站", "道路", "红绿灯", "站台"),
+    "劳动和社会保障": ("工资", "欠薪", "社保", "医保", "养老", "劳动合同", "骑手", "外卖", "罚款",
+                    "跑单", "平台", "加班", "工伤", "失业"),
+    "卫生计生": ("医院", "看病", "疫苗", "食品", "药店", "卫生", "医生", "诊所"),
+    "教育文体": ("学校", "幼儿园", "入学", "老师", "学位", "健身", "图书馆", "补课"),
+    "政法": ("派出所", "警察", "偷", "盗", "打架", "身份证", "户口", "居住证", "违章", "交警",
+            "闯红灯", "诈骗", "赌博", "传销"),
+    "民政": ("低保", "养老院", "残疾", "救助", "社区服务", "婚姻", "殡葬", "老人"),
+    "商贸旅游": ("商家", "超市", "价格", "退款", "消费", "假货", "景区", "导游"),
+    "经济管理": ("银行", "贷款", "发票", "税", "理财", "保险", "公司破产"),
+    "科技与信息产业": ("网络", "宽带", "信号", "手机卡", "电信", "专利"),
+    "农村农业": ("农村", "村里", "土地承包", "种子", "化肥", "养殖", "补贴", "村委"),
+    "国土资源": ("征地", "宅基地", "土地", "地震", "采矿"),
+    "党务政务": ("政务", "党员", "宗教", "办事大厅"),
+    "纪检监察": ("贪污", "受贿", "腐败", "干部", "吃拿卡要", "作风"),
+}
+
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
+_TICKET_ID = re.compile(r"(?<![A-Za-z0-9])[Mm][Hh]\d{12}(?!\d)")
+
+
+@dataclass(frozen=True, slots=True)
+class _Match:
+    name: str
+    confidence: float
+
+
+def _normalise(text: str) -> str:
+    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+
+
+def extract_entities(text: str) -> tuple[Entity, ...]:
+    """Phone numbers and ticket numbers, found by pattern in ``text``."""
+    found: list[Entity] = []
+    for match in _TICKET_ID.finditer(text):
+        found.append(Entity("ticket_id", match.group(0).upper(), match.start(), match.end()))
+    for pattern in (_MOBILE, _LANDLINE):
+        for match in pattern.finditer(text):
+            if not any(e.start is not None and e.start <= match.start() < (e.end or 0)
+                       for e in found):
+                found.append(Entity("phone", match.group(0), match.start(), match.end()))
+    return tuple(sorted(found, key=lambda e: e.start or 0))
+
+
+class KeywordUnderstanding:
+    """Implements :class:`bot.ports.Understanding` with deterministic rules."""
+
+    def __init__(self) -> None:
+        words: dict[str, tuple[str, ...]] = {}
+        for category, names in _taxonomy().items():
+            extra = _EXTRA_CATEGORY_WORDS.get(category, ())
+            words[category] = tuple(sorted({*names, *extra}, key=len, reverse=True))
+        self._category_words = words
+
+    async def parse(self, text: str) -> Intent:
+        return self.parse_sync(text)
+
+    def parse_sync(self, text: str) -> Intent:
+        normalised = _normalise(text)
+        intent = self._intent(normalised)
+        category = self._category(normalised) if intent.name in _REQUEST_LIKE else _Match(OTHER, 1.0)
+        return Intent(
+            name=intent.name,
+            confidence=intent.confidence,
+            category=category.name,
+            category_confidence=category.confidence,
+            entities=extract_entities(normalised),
+            source="keywords",
+        )
+
+    def _intent(self, text: str) -> _Match:
+        for name, pattern in _COMPILED_RULES:
+            if pattern.search(text):
+                return _Match(name, 0.6)
+        # A long message with no rule is most likely a resident describing
+        # a problem; a short one is more likely chit-chat we cannot read.
+        if len(text) >= 12:
+            return _Match("seek_help", 0.3)
+        return _Match("out_of_scope", 0.2)
+
+    def _category(self, text: str) -> _Match:
+        scores: dict[str, int] = {}
+        for category, words in self._category_words.items():
+            score = sum(len(word) for word in words if word in text)
+            if score:
+                scores[category] = score
+        if not scores:
+            return _Match(OTHER, 0.3)
+        best = max(scores, key=lambda name: scores[name])
+        return _Match(best, scores[best] / sum(scores.values()))
+
+
+_REQUEST_LIKE = frozenset(
+    {"consult", "seek_help", "complain", "report", "suggest", "praise", "emergency"}
+)
