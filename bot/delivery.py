@@ -40,7 +40,8 @@ class Backoff:
         """Delay before retrying after failed attempt number ``attempt`` (1-based)."""
         if attempt >= self.attempts:
             return None
-        return min(self.first * (2 ** (attempt - 1)), self.cap)
+        delay: timedelta = min(self.first * (2 ** (attempt - 1)), self.cap)
+        return delay
 
 
 class DeliveryWorker:

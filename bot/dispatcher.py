@@ -132,6 +132,7 @@ def _numbered_choice(state: ConversationState, message: InboundMessage) -> str |
 def _remember_choices(state: ConversationState, messages: Sequence[OutboundMessage]) -> None:
     with_buttons = [m for m in messages if m.buttons]
     if with_buttons:
-        state.context[CHOICES_CONTEXT_KEY] = [[b.title, b.payload] for b in with_buttons[-1].buttons]
+        buttons = with_buttons[-1].buttons
+        state.context[CHOICES_CONTEXT_KEY] = [[b.title, b.payload] for b in buttons]
     elif messages:
         state.context.pop(CHOICES_CONTEXT_KEY, None)

@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from bot.dispatcher import Dispatcher
 from bot.errors import ConcurrentUpdate
 from bot.metrics import INBOUND, TURN_ERRORS
 from bot.ports import ConversationStore, DeliveryQueue, InboundJournal, TurnRecord
-from bot.types import InboundMessage, OutboundMessage
+from bot.types import Channel, InboundMessage, OutboundMessage
 
 __all__ = ["Ingest", "Submission", "Submitter"]
 
@@ -67,6 +67,7 @@ class Ingest:
         owner: str,
         lease_seconds: float,
         on_pushes: Callable[[], None] = lambda: None,
+        passive_limits: Mapping[Channel, int] | None = None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -75,6 +76,9 @@ class Ingest:
         self._owner = owner
         self._lease_seconds = lease_seconds
         self._on_pushes = on_pushes
+        # Longest passive reply per channel, in UTF-8 bytes of its plain text;
+        # a longer answer goes through the outbox, whose sender splits it.
+        self._passive_limits = dict(passive_limits or {})
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
@@ -90,7 +94,7 @@ class Ingest:
             return Submission(reply=acceptance.reply, duplicate=True)
         INBOUND.labels(message.key.channel.value, "accepted").inc()
 
-        slot: asyncio.Future[OutboundMessage] | None = None
+        slot: asyncio.Future[OutboundMessage | None] | None = None
         if passive_budget is not None and passive_budget > 0:
             slot = asyncio.get_running_loop().create_future()
         self._spawn(self.process(message, slot))
@@ -105,7 +109,7 @@ class Ingest:
         return Submission(reply=reply)
 
     async def process(
-        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage] | None = None
+        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage | None] | None = None
     ) -> None:
         """Run one turn to completion; safe to call again for a message whose
         earlier run crashed (recovery), since the turn commits atomically."""
@@ -118,9 +122,12 @@ class Ingest:
                 extra={"conversation": message.key.as_str(), "message_id": message.message_id},
             )
             if slot is not None and not slot.done():
-                slot.cancel()
+                slot.set_result(None)
             return
-        if passive is not None:
+        if passive is None:
+            if slot is not None and not slot.done():
+                slot.set_result(None)  # nothing to say passively: answer at once
+        else:
             if slot is not None and not slot.done():
                 slot.set_result(passive)
             else:
@@ -131,7 +138,7 @@ class Ingest:
             self._on_pushes()
 
     async def _run_turn(
-        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage] | None
+        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage | None] | None
     ) -> tuple[OutboundMessage | None, bool]:
         key = message.key.as_str()
         async with self._conversation_lock(key):
@@ -139,7 +146,12 @@ class Ingest:
                 outcome = await self._dispatcher.process(message)
                 messages = list(outcome.messages)
                 passive: OutboundMessage | None = None
-                if messages and slot is not None and not slot.done():
+                if (
+                    messages
+                    and slot is not None
+                    and not slot.done()
+                    and self._fits_passively(message, messages[0])
+                ):
                     passive = messages.pop(0)
                 record = TurnRecord(
                     message=message,
@@ -158,11 +170,15 @@ class Ingest:
                 return passive, bool(messages)
         raise AssertionError("unreachable")
 
+    def _fits_passively(self, message: InboundMessage, reply: OutboundMessage) -> bool:
+        limit = self._passive_limits.get(message.key.channel)
+        return limit is None or len(reply.plain_text().encode("utf-8")) <= limit
+
     def _conversation_lock(self, key: str) -> _KeyLock:
         return _KeyLock(self, key)
 
-    def _spawn(self, coro: object) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coro)  # type: ignore[arg-type]
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 

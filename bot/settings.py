@@ -34,7 +34,7 @@ class Settings(BaseSettings):
     wechat_aes_key: SecretStr | None = None
     wechat_app_id: str = "wx0000000000000000"
     wechat_app_secret: SecretStr = SecretStr("minhu-dev-secret")
-    wechat_account_id: str = "gh_minhu_dev"
+    wechat_account_id: str = ""
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_template_id: str | None = None
     wechat_reply_budget_seconds: float = Field(default=4.0, gt=0, lt=5)

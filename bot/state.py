@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.types import ConversationKey, InboundKind, InboundMessage
+from bot.types import ConversationKey, EventKind, InboundKind, InboundMessage
 
-__all__ = ["ConversationState", "ReplyWindow"]
+__all__ = ["ConversationState", "ReplyWindow", "window_allowance"]
 
 # WeChat customer-service window (domain.md §2): after a user message the
 # account may push 5 messages within 48 hours; after a menu click, follow or
@@ -23,6 +23,22 @@ MESSAGE_WINDOW = timedelta(hours=48)
 MESSAGE_WINDOW_QUOTA = 5
 EVENT_WINDOW = timedelta(minutes=1)
 EVENT_WINDOW_QUOTA = 3
+
+# Events that are the resident's own act. Unsubscribing, automatic location
+# reports and notices WeChat sends about our own pushes open no window.
+_WINDOW_OPENING_EVENTS = frozenset({EventKind.SUBSCRIBE, EventKind.SCAN, EventKind.CLICK,
+                                    EventKind.VIEW})
+
+
+def window_allowance(message: InboundMessage) -> tuple[timedelta, int] | None:
+    """How long, and for how many pushes, ``message`` opens the reply window."""
+    if message.event is not None or message.kind is InboundKind.EVENT:
+        if message.event in _WINDOW_OPENING_EVENTS:
+            return EVENT_WINDOW, EVENT_WINDOW_QUOTA
+        return None
+    if message.kind is InboundKind.UNKNOWN and (message.raw_type or "").startswith("event"):
+        return None
+    return MESSAGE_WINDOW, MESSAGE_WINDOW_QUOTA
 
 
 @dataclass(slots=True)
@@ -36,10 +52,10 @@ class ReplyWindow:
 
     def open_for(self, message: InboundMessage) -> None:
         """A new resident action resets the window (it does not add up)."""
-        if message.kind is InboundKind.EVENT:
-            length, quota = EVENT_WINDOW, EVENT_WINDOW_QUOTA
-        else:
-            length, quota = MESSAGE_WINDOW, MESSAGE_WINDOW_QUOTA
+        allowance = window_allowance(message)
+        if allowance is None:
+            return
+        length, quota = allowance
         expires = message.received_at + length
         # A message window that is still open outlives a later click's
         # one-minute window: keep whichever lets us say more.

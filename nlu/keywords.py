@@ -44,32 +44,92 @@ CATEGORIES: tuple[str, ...] = (*sorted(_taxonomy()), OTHER)
 
 # Ordered: the first rule whose pattern matches wins. Emergencies come
 # first because a message that mentions fire and a complaint is a fire.
-_INTENT_RULES: tuple[tuple[str, str], ...] = (
-    ("emergency", r"着火|起火|失火|火灾|冒烟.*(楼|屋|房)|煤气泄漏|燃气泄漏|漏气了|有人晕倒|晕倒了|昏迷|"
-                  r"不省人事|救命|持刀|砍人|打人了|被人打|要跳楼|有人跳楼|落水|溺水|触电|快不行了|抢劫|"
-                  r"打劫|塌了.*(人|压)|被困"),
-    ("human", r"转人工|人工客服|人工服务|找人工|要人工|真人|跟人说|接线员"),
-    ("withdraw", r"撤回|撤销|不想反映了|诉求.*不要了|工单.*取消"),
-    ("cancel", r"^(取消|算了|不办了|不用了|先不弄了|退出|不说了)"),
-    ("supplement", r"补充|追加|再加一|还有一点|忘了说"),
-    ("query_status", r"进度|进展|办到哪|处理到哪|处理得怎么样|有结果了吗|有回复了吗|我的诉求|查询.*(诉求|工单)|"
-                     r"[Mm][Hh]\d{12}"),
-    ("rate", r"评价|打分|给个好评|给个差评"),
-    ("praise", r"表扬|点赞|锦旗|赞一下|为.*点赞|感谢.*(师傅|社区|书记|网格员|民警|工作人员|医生|老师|街道)"),
-    ("report", r"举报|偷排|偷倒|违建|私搭乱建|违章建筑|传销|赌博|诈骗|黑车|无证经营|非法"),
-    ("complain", r"投诉|扰民|太吵|噪音|噪声|乱收费|不作为|态度(很|太|特别)?差|欠薪|拖欠|克扣|罚款不合理|乱罚"),
-    ("suggest", r"建议|希望(能|可以|增加|多)|能不能(增加|多|加|设)|提个意见|提议|最好能"),
-    ("seek_help", r"求助|帮帮|帮忙|坏了|漏水|停水|停电|没电了|堵了|堵塞|进不去|不让进|没人管|困难|怎么办啊"),
-    ("consult", r"咨询|请问|问一下|问下|怎么办理|如何办理|怎么申请|在哪办|需要什么|什么材料|多少钱|"
-                r"能不能|可不可以|是否|什么时候|流程|政策"),
-    ("greet", r"^(你好|您好|在吗|在不在|哈喽|嗨|hi|hello|早上好|晚上好)"),
-    ("thank", r"谢谢|多谢|感谢|辛苦了"),
-    ("goodbye", r"再见|拜拜|回头见"),
-    ("affirm", r"^(是的|是|对|对的|好的|好|确认|没错|嗯|可以|行)$"),
-    ("deny", r"^(不是|不对|错了|不|否|没有)$"),
-    ("out_of_scope", r"天气|笑话|菜谱|怎么做.*(菜|饭)|唱首歌|股票|彩票|星座|电影推荐"),
+_INTENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("emergency", (
+        r"着火", r"起火", r"失火", r"火灾",
+        r"冒烟.*(楼|屋|房)", r"煤气泄漏", r"燃气泄漏",
+        r"漏气了", r"有人晕倒", r"晕倒了", r"昏迷",
+        r"不省人事", r"救命", r"持刀", r"砍人", r"打人了",
+        r"被人打", r"要跳楼", r"有人跳楼", r"落水", r"溺水",
+        r"触电", r"快不行了", r"抢劫", r"打劫",
+        r"塌了.*(人|压)", r"被困",
+    )),
+    ("human", (
+        r"转人工", r"人工客服", r"人工服务", r"找人工",
+        r"要人工", r"真人", r"跟人说", r"接线员",
+    )),
+    ("withdraw", (
+        r"撤回", r"撤销", r"不想反映了", r"诉求.*不要了",
+        r"工单.*取消",
+    )),
+    ("cancel", (
+        r"^(取消|算了|不办了|不用了|先不弄了|退出|不说了)",
+    )),
+    ("supplement", (
+        r"补充", r"追加", r"再加一", r"还有一点", r"忘了说",
+    )),
+    ("query_status", (
+        r"进度", r"进展", r"办到哪", r"处理到哪",
+        r"处理得怎么样", r"有结果了吗", r"有回复了吗", r"我的诉求",
+        r"查询.*(诉求|工单)", r"[Mm][Hh]\d{12}",
+    )),
+    ("rate", (
+        r"评价", r"打分", r"给个好评", r"给个差评",
+    )),
+    ("praise", (
+        r"表扬", r"点赞", r"锦旗", r"赞一下", r"为.*点赞",
+        r"感谢.*(师傅|社区|书记|网格员|民警|工作人员|医生|老师|街道)",
+    )),
+    ("report", (
+        r"举报", r"偷排", r"偷倒", r"违建", r"私搭乱建",
+        r"违章建筑", r"传销", r"赌博", r"诈骗", r"黑车",
+        r"无证经营", r"非法",
+    )),
+    ("complain", (
+        r"投诉", r"扰民", r"太吵", r"噪音", r"噪声",
+        r"乱收费", r"不作为", r"态度(很|太|特别)?差", r"欠薪",
+        r"拖欠", r"克扣", r"罚款不合理", r"乱罚",
+    )),
+    ("suggest", (
+        r"建议", r"希望(能|可以|增加|多)",
+        r"能不能(增加|多|加|设)", r"提个意见", r"提议",
+        r"最好能",
+    )),
+    ("seek_help", (
+        r"求助", r"帮帮", r"帮忙", r"坏了", r"漏水",
+        r"停水", r"停电", r"没电了", r"堵了", r"堵塞",
+        r"进不去", r"不让进", r"没人管", r"困难", r"怎么办啊",
+    )),
+    ("consult", (
+        r"咨询", r"请问", r"问一下", r"问下", r"怎么办理",
+        r"如何办理", r"怎么申请", r"在哪办", r"需要什么",
+        r"什么材料", r"多少钱", r"能不能", r"可不可以",
+        r"是否", r"什么时候", r"流程", r"政策",
+    )),
+    ("greet", (
+
+        r"^(你好|您好|在吗|在不在|哈喽|嗨|hi|hello|早上好|晚上好)",
+    )),
+    ("thank", (
+        r"谢谢", r"多谢", r"感谢", r"辛苦了",
+    )),
+    ("goodbye", (
+        r"再见", r"拜拜", r"回头见",
+    )),
+    ("affirm", (
+        r"^(是的|是|对|对的|好的|好|确认|没错|嗯|可以|行)$",
+    )),
+    ("deny", (
+        r"^(不是|不对|错了|不|否|没有)$",
+    )),
+    ("out_of_scope", (
+        r"天气", r"笑话", r"菜谱", r"怎么做.*(菜|饭)",
+        r"唱首歌", r"股票", r"彩票", r"星座", r"电影推荐",
+    )),
 )
-_COMPILED_RULES = tuple((name, re.compile(pattern, re.IGNORECASE)) for name, pattern in _INTENT_RULES)
+_COMPILED_RULES = tuple(
+    (name, re.compile("|".join(words), re.IGNORECASE)) for name, words in _INTENT_RULES
+)
 
 # Words residents use that the taxonomy does not spell out, by class.
 _EXTRA_CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
@@ -137,7 +197,10 @@ class KeywordUnderstanding:
     def parse_sync(self, text: str) -> Intent:
         normalised = _normalise(text)
         intent = self._intent(normalised)
-        category = self._category(normalised) if intent.name in _REQUEST_LIKE else _Match(OTHER, 1.0)
+        if intent.name in _REQUEST_LIKE:
+            category = self._category(normalised)
+        else:
+            category = _Match(OTHER, 1.0)
         return Intent(
             name=intent.name,
             confidence=intent.confidence,

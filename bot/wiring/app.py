@@ -17,6 +17,9 @@ from integrations.wechat import build_wechat_router
 
 __all__ = ["create_app"]
 
+# The official account the simulator plays when none is configured.
+SIMULATED_ACCOUNT_ID = "gh_minhu_simulated"
+
 # A readiness probe must answer before the orchestrator gives up on it.
 READINESS_CHECK_SECONDS = 2.0
 
@@ -69,13 +72,11 @@ def create_app(
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     if settings.simulator_enabled:
-        _mount_simulator(app, settings)
+        _mount_simulator(app, settings, container)
     return app
 
 
-def _mount_simulator(app: FastAPI, settings: Settings) -> None:
-    import httpx
-
+def _mount_simulator(app: FastAPI, settings: Settings, container: Container) -> None:
     from integrations.simulator import Simulator, SimulatorConfig, build_simulator_router
 
     simulator = Simulator(
@@ -86,11 +87,13 @@ def _mount_simulator(app: FastAPI, settings: Settings) -> None:
             ),
             app_id=settings.wechat_app_id,
             app_secret=settings.wechat_app_secret.get_secret_value(),
-            account_id=settings.wechat_account_id,
+            account_id=settings.wechat_account_id or SIMULATED_ACCOUNT_ID,
             webhook_url=f"{settings.public_base_url.rstrip('/')}/wechat",
             safe_mode=settings.wechat_aes_key is not None,
         ),
-        httpx.AsyncClient(timeout=10.0),
+        # The simulator posts to our own /wechat through the container's
+        # client, so tests that give the container a transport reach it too.
+        container.http,
     )
     app.state.simulator = simulator
     app.include_router(build_simulator_router(simulator))

@@ -22,6 +22,7 @@ from bot.types import Channel
 from handlers import build_handlers
 from integrations.storage import Storage, build_storage
 from integrations.wechat import (
+    TEXT_LIMIT_BYTES,
     TemplateNotifier,
     WeChatAPI,
     WeChatSender,
@@ -47,16 +48,20 @@ class Container:
         *,
         http_transport: httpx.AsyncBaseTransport | None = None,
         understanding: Understanding | None = None,
+        storage: Storage | None = None,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.owner = settings.instance_name or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.owner = (
+            settings.instance_name
+            or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        )
         # One client for every outbound call: WeChat API, Rasa, the ticket backend.
         self.http = httpx.AsyncClient(
             transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0)
         )
-        self.storage: Storage = build_storage(settings.database_url, clock=clock)
+        self.storage: Storage = storage or build_storage(settings.database_url, clock=clock)
         self.understanding: Understanding = understanding or KeywordUnderstanding()
 
         self.wechat_api = WeChatAPI(
@@ -70,8 +75,9 @@ class Container:
         self.senders: dict[Channel, ChannelSender] = {
             Channel.WECHAT: WeChatSender(
                 self.wechat_api,
-                windows=self.storage.windows,
-                fallback=TemplateNotifier(self.wechat_api, template_id=settings.wechat_template_id),
+                self.storage.windows,
+                TemplateNotifier(self.wechat_api, template_id=settings.wechat_template_id,
+                                 clock=clock),
                 clock=clock,
             ),
         }
@@ -96,6 +102,7 @@ class Container:
             owner=self.owner,
             lease_seconds=settings.lease_seconds,
             on_pushes=self.worker.kick,
+            passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
         )
         self.wechat_webhook = WeChatWebhookConfig(
             token=settings.wechat_token.get_secret_value(),
@@ -103,8 +110,10 @@ class Container:
                 settings.wechat_aes_key.get_secret_value() if settings.wechat_aes_key else None
             ),
             app_id=settings.wechat_app_id,
+            account_id=settings.wechat_account_id or None,
             max_body_bytes=settings.wechat_max_body_bytes,
             passive_budget_seconds=settings.wechat_reply_budget_seconds,
+            clock=clock,
         )
         self.health_checks: list[HealthCheck] = [self.storage.health]
         self._stop = asyncio.Event()

@@ -1,0 +1,116 @@
+"""Helpers shared by the end-to-end tests: the system under test, in-process.
+
+The app, the simulator (playing WeChat's server and API) and every HTTP
+call between them run over :class:`LoopbackTransport`, which serves
+``http://minhu.test`` from the ASGI app itself and fails loudly on any
+other host.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+from sqlalchemy import text
+
+from bot.ports import Understanding
+from bot.settings import Settings
+from bot.wiring.app import create_app
+from bot.wiring.container import Container
+from integrations.simulator import Simulator, SimulatorClient
+from integrations.storage import Storage, build_storage, create_engine
+
+BASE_URL = "http://minhu.test"
+POSTGRES_URL_ENV = "MINHU_TEST_POSTGRES_URL"
+
+
+class LoopbackTransport(httpx.AsyncBaseTransport):
+    """Serves ``minhu.test`` from the app under test; refuses every other host."""
+
+    def __init__(self) -> None:
+        self.app: FastAPI | None = None
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host != "minhu.test":
+            raise AssertionError(f"the system under test tried to reach {request.url}")
+        assert self.app is not None, "the app is not built yet"
+        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
+
+
+def use_postgres() -> bool:
+    return os.environ.get("MINHU_TEST_DATABASE") == "postgres"
+
+
+@asynccontextmanager
+async def database(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
+    """A fresh database for one test: (url, search_path)."""
+    if not use_postgres():
+        yield f"sqlite+aiosqlite:///{tmp_path / 'minhu.db'}", None
+        return
+    url = os.environ[POSTGRES_URL_ENV]
+    schema = f"e2e_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(url)
+    try:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+        yield url, schema
+    finally:
+        async with admin.begin() as conn:
+            await conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        await admin.dispose()
+
+
+@dataclass
+class System:
+    app: FastAPI
+    container: Container
+    settings: Settings
+    simulator: Simulator
+    residents: SimulatorClient
+    http: httpx.AsyncClient
+
+    @property
+    def storage(self) -> Storage:
+        return self.container.storage
+
+
+@asynccontextmanager
+async def running_system(
+    tmp_path: Path,
+    *,
+    understanding: Understanding | None = None,
+    **overrides: Any,
+) -> AsyncIterator[System]:
+    async with database(tmp_path) as (url, search_path):
+        values: dict[str, Any] = {
+            "database_url": url,
+            "public_base_url": BASE_URL,
+            "wechat_api_base": f"{BASE_URL}/simulator/wechat-api",
+            "wechat_account_id": "gh_minhu_e2e",
+            "simulator_enabled": True,
+            "outbox_poll_seconds": 0.05,
+        }
+        values.update(overrides)
+        settings = Settings(_env_file=None, **values)
+        transport = LoopbackTransport()
+        storage = build_storage(url, search_path=search_path)
+        container = Container(
+            settings, http_transport=transport, understanding=understanding, storage=storage
+        )
+        app = create_app(settings, container=container, configure_logs=False)
+        transport.app = app
+        simulator: Simulator = app.state.simulator
+        await container.start()
+        client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+        try:
+            yield System(app, container, settings, simulator, SimulatorClient(simulator), client)
+        finally:
+            await client.aclose()
+            await container.stop()
