@@ -1,0 +1,1 @@
+"""Adapters: implementations of the core's ports (storage, channels, simulators)."""

@@ -1,0 +1,256 @@
+"""The WeChat webhook: ``GET/POST /wechat`` (domain.md §2).
+
+Order of checks on a POST, each refusing before the next step runs::
+
+    Content-Length over the cap ........................ 413
+    signature (query) wrong or missing .................. 403   (safe mode: when given)
+    body over the cap while streaming ................... 413
+    XML unsafe or malformed ............................. 400
+    safe mode: msg_signature over Encrypt wrong ......... 403
+    safe mode: decrypts badly / other app id ............ 400 / 403
+    message fields missing .............................. 400
+    ─ submit(message, passive_budget=…) ─
+    reply within the budget ............................. passive XML (encrypted in safe mode)
+    no reply ............................................ "success"
+    the core failed ..................................... 500 (WeChat retries; dedup holds)
+
+Nothing reaches the submitter unless every check passed. Error answers are
+generic; the details go to the log.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from fastapi import APIRouter, Request
+from fastapi.responses import PlainTextResponse, Response
+
+from bot.errors import BadRequest, MalformedPayload, PayloadTooLarge, SignatureError
+from bot.metrics import WEBHOOK_REJECTED
+from bot.types import InboundMessage, OutboundKind, OutboundMessage
+
+from .api import TEXT_LIMIT_BYTES, split_text
+from .crypto import WeChatCrypto, verify
+from .messages import to_inbound
+from .xml import image_reply, parse_xml, text_reply
+
+if TYPE_CHECKING:
+    from bot.ingest import Submitter
+
+__all__ = [
+    "DEFAULT_MAX_BODY_BYTES",
+    "DEFAULT_PASSIVE_BUDGET_SECONDS",
+    "WeChatWebhookConfig",
+    "build_wechat_router",
+]
+
+log = logging.getLogger("minhu.wechat.webhook")
+
+# WeChat waits 5 s for the answer (domain.md §2); answer within 4.
+DEFAULT_PASSIVE_BUDGET_SECONDS = 4.0
+DEFAULT_MAX_BODY_BYTES = 64 * 1024
+
+_GENERIC = {400: "bad request", 403: "forbidden", 413: "payload too large"}
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WeChatWebhookConfig:
+    """Settings of the webhook.
+
+    ``encoding_aes_key`` enables safe and compatible mode; without it only
+    plaintext mode is accepted. ``account_id`` (the gh_ original id), when
+    set, must match every message's ToUserName.
+    """
+
+    token: str
+    app_id: str
+    encoding_aes_key: str | None = None
+    account_id: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    passive_budget_seconds: float = DEFAULT_PASSIVE_BUDGET_SECONDS
+    clock: Callable[[], datetime] = field(default=_utcnow)
+    path: str = "/wechat"
+
+    def __post_init__(self) -> None:
+        if not self.token:
+            raise ValueError("the WeChat token must not be empty")
+        if self.max_body_bytes <= 0:
+            raise ValueError("max_body_bytes must be positive")
+
+
+def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> APIRouter:
+    """The ``/wechat`` routes; mount with ``app.include_router(...)``."""
+    crypto = (
+        WeChatCrypto(config.token, config.encoding_aes_key, config.app_id)
+        if config.encoding_aes_key
+        else None
+    )
+    router = APIRouter()
+
+    @router.get(config.path)
+    async def verify_url(request: Request) -> Response:
+        q = request.query_params
+        try:
+            echostr = q.get("echostr")
+            if echostr is None:
+                raise MalformedPayload("verification without echostr")
+            if q.get("msg_signature") is not None and crypto is not None:
+                # Safe-mode verification (WeCom style): the echostr is encrypted.
+                # base64 never contains spaces: undo a '+' decoded as a space.
+                echostr = echostr.replace(" ", "+")
+                plain = crypto.decrypt_echostr(
+                    q.get("msg_signature"), q.get("timestamp"), q.get("nonce"), echostr
+                )
+                return PlainTextResponse(plain)
+            if not verify(q.get("signature"), config.token, q.get("timestamp"), q.get("nonce")):
+                raise SignatureError("bad signature")
+            return PlainTextResponse(echostr)
+        except BadRequest as exc:
+            return _refuse(exc, "verify")
+
+    @router.post(config.path)
+    async def receive(request: Request) -> Response:
+        try:
+            message, aes = await _read_message(request, config, crypto)
+        except BadRequest as exc:
+            return _refuse(exc, "receive")
+        try:
+            submission = await submitter.submit(
+                message, passive_budget=config.passive_budget_seconds
+            )
+        except Exception:
+            log.exception(
+                "submitting a WeChat message failed; WeChat will retry",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            return PlainTextResponse("error", status_code=500)
+        reply = submission.reply
+        if reply is None:
+            return PlainTextResponse("success")
+        try:
+            xml = _reply_xml(message, reply, config)
+            if xml is None:
+                return PlainTextResponse("success")
+            if aes:
+                assert crypto is not None
+                envelope = crypto.encrypt_reply(xml, timestamp=_now_ts(config))
+                xml = envelope.to_xml()
+        except Exception:
+            log.exception(
+                "building the passive reply failed",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            return PlainTextResponse("success")
+        return Response(xml, media_type="application/xml")
+
+    return router
+
+
+def _refuse(exc: BadRequest, where: str) -> Response:
+    reason = type(exc).__name__
+    WEBHOOK_REJECTED.labels("wechat", reason).inc()
+    log.warning("WeChat %s refused: %s (%s)", where, reason, exc)
+    return PlainTextResponse(_GENERIC.get(exc.status_code, "bad request"), exc.status_code)
+
+
+async def _read_message(
+    request: Request, config: WeChatWebhookConfig, crypto: WeChatCrypto | None
+) -> tuple[InboundMessage, bool]:
+    """Authenticate, read and parse one POST; returns the message and whether
+    the request came in safe (AES) mode."""
+    q = request.query_params
+    _check_content_length(request, config.max_body_bytes)
+
+    encrypt_type = (q.get("encrypt_type") or "raw").lower()
+    if encrypt_type not in ("raw", "aes"):
+        raise MalformedPayload(f"unknown encrypt_type {encrypt_type!r}")
+    aes = encrypt_type == "aes"
+    if aes and crypto is None:
+        raise SignatureError("safe-mode message but no EncodingAESKey configured")
+
+    timestamp, nonce = q.get("timestamp"), q.get("nonce")
+    # The plain signature guards every mode; in safe mode WeChat sends it as
+    # well, and the msg_signature over the ciphertext is checked below.
+    if (not aes or q.get("signature") is not None) and not verify(
+        q.get("signature"), config.token, timestamp, nonce
+    ):
+        raise SignatureError("bad signature")
+
+    body = await _read_body(request, config.max_body_bytes)
+    if aes:
+        assert crypto is not None
+        inner = crypto.decrypt_message(body, q.get("msg_signature"), timestamp, nonce)
+        fields = parse_xml(inner)
+    else:
+        fields = parse_xml(body)
+    message = to_inbound(fields)
+    if config.account_id and message.key.account != config.account_id:
+        raise SignatureError("message addressed to another account")
+    return message, aes
+
+
+def _check_content_length(request: Request, limit: int) -> None:
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return
+    try:
+        length = int(raw)
+    except ValueError as exc:
+        raise MalformedPayload("bad Content-Length") from exc
+    if length > limit:
+        raise PayloadTooLarge(f"Content-Length {length} over {limit}")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _now_ts(config: WeChatWebhookConfig) -> str:
+    return str(int(config.clock().timestamp()))
+
+
+def _reply_xml(
+    message: InboundMessage, reply: OutboundMessage, config: WeChatWebhookConfig
+) -> str | None:
+    """The passive reply XML, or None when there is nothing to show."""
+    create_time = int(config.clock().timestamp())
+    to_user, from_user = message.key.user, message.key.account
+    if reply.kind is OutboundKind.IMAGE and reply.image_media_id:
+        return image_reply(
+            to_user=to_user,
+            from_user=from_user,
+            media_id=reply.image_media_id,
+            create_time=create_time,
+        )
+    text = reply.plain_text()
+    if reply.kind is OutboundKind.IMAGE and reply.image_url:
+        text = f"{text}\n{reply.image_url}"
+    if not text.strip():
+        return None
+    parts = split_text(text, TEXT_LIMIT_BYTES)
+    if len(parts) > 1:
+        # A passive reply is one message; the core should split long answers
+        # into several messages. Keep the first part rather than fail.
+        log.warning(
+            "passive reply over %d bytes truncated to its first part",
+            TEXT_LIMIT_BYTES,
+            extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+        )
+    return text_reply(
+        to_user=to_user, from_user=from_user, content=parts[0], create_time=create_time
+    )
