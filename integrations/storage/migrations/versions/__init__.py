@@ -1,0 +1,1 @@
+"""Alembic revision scripts, written by hand to match ``integrations.storage.models``."""

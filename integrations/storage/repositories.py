@@ -1,0 +1,864 @@
+"""SQL implementations of the storage ports (SQLite and PostgreSQL, same behaviour).
+
+Each port method is one short transaction (a unit of work that commits on
+success and rolls back on any error), built from SQLAlchemy Core statements
+that are prepared once per repository: the webhook's hot path
+(``accept`` then ``complete_turn``) never loads ORM objects.
+
+Every SQLAlchemy or driver error leaves as ``bot.errors.StorageError`` with
+the original as ``__cause__``; a lost optimistic lock is ``ConcurrentUpdate``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime, timedelta
+from typing import Any, cast
+
+from sqlalchemy import (
+    Insert,
+    Select,
+    Table,
+    Update,
+    and_,
+    bindparam,
+    func,
+    not_,
+    or_,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from bot.errors import ConcurrentUpdate, StorageError
+from bot.ports import Acceptance, PendingDelivery, TurnRecord
+from bot.state import (
+    EVENT_WINDOW,
+    EVENT_WINDOW_QUOTA,
+    MESSAGE_WINDOW,
+    MESSAGE_WINDOW_QUOTA,
+    ConversationState,
+    ReplyWindow,
+)
+from bot.types import ConversationKey, InboundKind, InboundMessage, OutboundMessage
+from integrations.storage.codec import (
+    as_utc,
+    inbound_from_json,
+    inbound_to_json,
+    outbound_from_json,
+    outbound_to_json,
+    utc_now,
+)
+from integrations.storage.models import (
+    Conversation,
+    Delivery,
+    DeliveryStatus,
+    InboundRecord,
+    InboundStatus,
+    ReplyWindowRow,
+    Token,
+)
+
+__all__ = [
+    "MAX_RECOVERY_ATTEMPTS",
+    "Database",
+    "DatabaseHealth",
+    "SqlConversationStore",
+    "SqlDeliveryQueue",
+    "SqlInboundJournal",
+    "SqlReplyWindows",
+    "SqlTokenStore",
+]
+
+Clock = Callable[[], datetime]
+
+# A message whose processing was started this many times (the first run plus
+# recoveries) and never finished is given up on: status "failed".
+MAX_RECOVERY_ATTEMPTS = 5
+
+_DRIVER_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, sqlite3.Error)
+try:  # pragma: no cover - asyncpg is a declared dependency
+    import asyncpg
+
+    _DRIVER_ERRORS = (*_DRIVER_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
+except ImportError:  # pragma: no cover
+    pass
+
+_conversations = cast(Table, Conversation.__table__)
+_inbound = cast(Table, InboundRecord.__table__)
+_deliveries = cast(Table, Delivery.__table__)
+_windows = cast(Table, ReplyWindowRow.__table__)
+_tokens = cast(Table, Token.__table__)
+
+
+def _bound(params: dict[str, Any]) -> dict[str, Any]:
+    return {f"b_{name}": value for name, value in params.items()}
+
+
+async def _exec(
+    conn: AsyncConnection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]
+) -> Any:
+    """Execute with parameters named ``b_*`` (bind names never clash with column names)."""
+    if isinstance(params, list):
+        return await conn.execute(statement, [_bound(p) for p in params])
+    return await conn.execute(statement, _bound(params))
+
+
+def _picked(db: Database, candidates: Select[Any]) -> Select[Any]:
+    """The ids chosen by ``candidates``, evaluated exactly once per statement.
+
+    On PostgreSQL the rows are locked with SKIP LOCKED, so that concurrent
+    claimers take different rows, inside a MATERIALIZED CTE: as a plain
+    ``IN (subquery)`` the planner may re-run the subquery per row, and with
+    SKIP LOCKED each run finds fresh rows, overrunning the LIMIT. On SQLite
+    the write lock already serialises claimers.
+    """
+    if db.is_sqlite:
+        return select(candidates.subquery().c.id)
+    picked = candidates.with_for_update(skip_locked=True).cte("picked").prefix_with("MATERIALIZED")
+    return select(picked.c.id)
+
+
+class Database:
+    """The engine plus the unit of work every repository uses."""
+
+    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+        self.engine = engine
+        self.clock = clock
+        self.dialect = engine.dialect.name
+        if self.dialect not in ("sqlite", "postgresql"):
+            raise ValueError(f"unsupported database dialect {self.dialect!r}")
+        # SQLite has one writer at a time. Queueing this process's writers on an
+        # asyncio lock is far cheaper than letting them collide inside SQLite,
+        # whose busy handler sleeps for milliseconds; busy_timeout still covers
+        # writers in other processes.
+        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.dialect == "sqlite"
+
+    def insert(self, table: Any) -> Any:
+        """The dialect's INSERT, which has ``on_conflict_do_*``."""
+        if self.is_sqlite:
+            return sqlite_dialect.insert(table)
+        return pg_dialect.insert(table)
+
+    def now(self) -> datetime:
+        return as_utc(self.clock())
+
+    @contextlib.asynccontextmanager
+    async def transaction(self, what: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
+        """One unit of work: commits when the block succeeds, rolls back otherwise.
+
+        ``write=False`` marks a read-only unit, which on SQLite need not queue
+        behind writers (WAL readers see the last commit without waiting).
+        """
+        try:
+            if write and self._write_lock is not None:
+                async with self._write_lock, self.engine.begin() as conn:
+                    yield conn
+            else:
+                async with self.engine.begin() as conn:
+                    yield conn
+        except _DRIVER_ERRORS as exc:
+            raise StorageError(f"database error during {what}: {type(exc).__name__}") from exc
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+
+
+# -- the inbound journal ----------------------------------------------------------------
+
+
+class SqlInboundJournal:
+    """Dedup, audit and crash recovery of inbound messages.
+
+    ``accept`` is one ``INSERT ... ON CONFLICT DO NOTHING``: whichever insert
+    wins the unique (channel, account, message_id) is the one ``new=True``,
+    across connections, engines and replicas. On SQLite, ``group_commit``
+    batches concurrent accepts into one transaction (each caller still gets
+    its own answer, after the commit that made its message durable).
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        group_commit: bool | None = None,
+        max_batch: int = 256,
+    ) -> None:
+        self._db = db
+        t = _inbound
+        self._insert: Insert = (
+            db.insert(t)
+            .values(
+                channel=bindparam("b_channel"),
+                account=bindparam("b_account"),
+                message_id=bindparam("b_message_id"),
+                conversation_key=bindparam("b_conversation_key"),
+                kind=bindparam("b_kind"),
+                message=bindparam("b_message"),
+                status=InboundStatus.ACCEPTED,
+                lease_owner=bindparam("b_lease_owner"),
+                lease_until=bindparam("b_lease_until"),
+                attempts=1,
+                received_at=bindparam("b_received_at"),
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.channel, t.c.account, t.c.message_id])
+        )
+        self._lookup: Select[Any] = select(t.c.status, t.c.passive_reply).where(
+            t.c.channel == bindparam("b_channel"),
+            t.c.account == bindparam("b_account"),
+            t.c.message_id == bindparam("b_message_id"),
+        )
+        self._give_up: Update = (
+            update(t)
+            .where(
+                t.c.status == InboundStatus.ACCEPTED,
+                t.c.lease_until <= bindparam("b_now"),
+                t.c.attempts >= MAX_RECOVERY_ATTEMPTS,
+            )
+            .values(
+                status=InboundStatus.FAILED,
+                lease_owner=None,
+                lease_until=None,
+                finished_at=bindparam("b_now"),
+            )
+        )
+        cand = t.alias("candidate")
+        candidates = (
+            select(cand.c.id)
+            .where(
+                cand.c.status == InboundStatus.ACCEPTED, cand.c.lease_until <= bindparam("b_now")
+            )
+            .order_by(cand.c.id)
+            .limit(bindparam("b_limit"))
+        )
+        self._claim: Update = (
+            update(t)
+            .where(
+                t.c.id.in_(_picked(db, candidates)),
+                t.c.status == InboundStatus.ACCEPTED,
+                t.c.lease_until <= bindparam("b_now"),
+            )
+            .values(
+                lease_owner=bindparam("b_owner"),
+                lease_until=bindparam("b_lease_until"),
+                attempts=t.c.attempts + 1,
+            )
+            .returning(t.c.id, t.c.message)
+        )
+        if group_commit is None:
+            group_commit = db.is_sqlite
+        self._batcher = _GroupCommit(self._accept_batch, max_batch) if group_commit else None
+
+    def _params(self, message: InboundMessage, owner: str, lease_seconds: float) -> dict[str, Any]:
+        key = message.key
+        return {
+            "channel": key.channel.value,
+            "account": key.account,
+            "message_id": message.message_id,
+            "conversation_key": key.as_str(),
+            "kind": message.kind.value,
+            "message": inbound_to_json(message),
+            "lease_owner": owner,
+            "lease_until": self._db.now() + timedelta(seconds=lease_seconds),
+            "received_at": as_utc(message.received_at),
+        }
+
+    async def accept(
+        self, message: InboundMessage, *, owner: str, lease_seconds: float
+    ) -> Acceptance:
+        params = self._params(message, owner, lease_seconds)
+        if self._batcher is not None:
+            return await self._batcher.submit(params)
+        async with self._db.transaction("accept") as conn:
+            return await self._accept_one(conn, params)
+
+    async def _accept_one(self, conn: AsyncConnection, params: dict[str, Any]) -> Acceptance:
+        result = await _exec(conn, self._insert, params)
+        if result.rowcount == 1:
+            return Acceptance(new=True)
+        row = (await _exec(conn, self._lookup, params)).first()
+        if row is None or row.status != InboundStatus.FINISHED or row.passive_reply is None:
+            return Acceptance(new=False)
+        return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
+
+    async def _accept_batch(self, batch: Sequence[dict[str, Any]]) -> list[Acceptance]:
+        async with self._db.transaction("accept") as conn:
+            return [await self._accept_one(conn, params) for params in batch]
+
+    async def claim_unfinished(
+        self, *, owner: str, lease_seconds: float, limit: int
+    ) -> list[InboundMessage]:
+        now = self._db.now()
+        async with self._db.transaction("claim_unfinished") as conn:
+            await _exec(conn, self._give_up, {"now": now})
+            rows = list(
+                await _exec(
+                    conn,
+                    self._claim,
+                    {
+                        "now": now,
+                        "limit": limit,
+                        "owner": owner,
+                        "lease_until": now + timedelta(seconds=lease_seconds),
+                    },
+                )
+            )
+        rows.sort(key=lambda row: row.id)
+        return [inbound_from_json(row.message) for row in rows]
+
+    async def close(self) -> None:
+        if self._batcher is not None:
+            await self._batcher.close()
+
+
+class _GroupCommit:
+    """Runs concurrent requests in one transaction; each caller awaits its own result.
+
+    A single writer task takes whatever has queued up (up to ``max_batch``),
+    runs it through ``run_batch`` in one transaction, and resolves each
+    caller's future after the commit. When the batch fails, every caller in
+    it gets the error, so no one is told "new" for a message that was not stored.
+    """
+
+    def __init__(
+        self,
+        run_batch: Callable[[Sequence[dict[str, Any]]], Any],
+        max_batch: int,
+    ) -> None:
+        self._run_batch = run_batch
+        self._max_batch = max_batch
+        self._pending: list[tuple[dict[str, Any], asyncio.Future[Acceptance]]] = []
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+
+    async def submit(self, params: dict[str, Any]) -> Acceptance:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Acceptance] = loop.create_future()
+        self._pending.append((params, future))
+        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
+            self._wakeup = asyncio.Event()
+            self._task = loop.create_task(self._writer(), name="minhu-journal-group-commit")
+        assert self._wakeup is not None
+        self._wakeup.set()
+        return await future
+
+    async def _writer(self) -> None:
+        wakeup = self._wakeup
+        assert wakeup is not None
+        while True:
+            if not self._pending:
+                if self._closing:
+                    return
+                wakeup.clear()
+                try:
+                    await asyncio.wait_for(wakeup.wait(), timeout=5.0)
+                except TimeoutError:
+                    if not self._pending:
+                        return  # idle: let the task end; submit() starts another
+                continue
+            batch = self._pending[: self._max_batch]
+            del self._pending[: self._max_batch]
+            live = [(p, f) for p, f in batch if not f.cancelled()]
+            if not live:
+                continue
+            try:
+                results = await self._run_batch([p for p, _ in live])
+            except BaseException as exc:
+                for _, future in live:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                continue
+            for (_, future), result in zip(live, results, strict=True):
+                if not future.done():
+                    future.set_result(result)
+
+    async def close(self) -> None:
+        """Finish what is queued, then stop the writer."""
+        task = self._task
+        if task is None or task.done():
+            return
+        self._closing = True
+        if self._wakeup is not None:
+            self._wakeup.set()
+        try:
+            await task
+        finally:
+            self._closing = False
+            self._task = None
+
+
+# -- conversations ----------------------------------------------------------------------
+
+
+def _window_for(message: InboundMessage) -> tuple[datetime, datetime, int]:
+    """(opened_at, expires_at, quota) of the window ``message`` opens (ReplyWindow.open_for)."""
+    received = as_utc(message.received_at)
+    if message.kind is InboundKind.EVENT:
+        return received, received + EVENT_WINDOW, EVENT_WINDOW_QUOTA
+    return received, received + MESSAGE_WINDOW, MESSAGE_WINDOW_QUOTA
+
+
+def _open_window_statement(db: Database) -> Insert:
+    """Upsert of the reply window with ReplyWindow.open_for's rule, in one statement.
+
+    A new action resets the window unless the stored one is still open at
+    the message's time and lasts longer (a message window outliving a click's).
+    """
+    w = _windows
+    ins = db.insert(w).values(
+        conversation_key=bindparam("b_window_key"),
+        opened_at=bindparam("b_window_opened_at"),
+        expires_at=bindparam("b_window_expires_at"),
+        quota=bindparam("b_window_quota"),
+        used=0,
+    )
+    excluded = ins.excluded
+    keep = and_(
+        w.c.expires_at > excluded.opened_at,
+        w.c.used < w.c.quota,
+        w.c.expires_at > excluded.expires_at,
+    )
+    stmt = ins.on_conflict_do_update(
+        index_elements=[w.c.conversation_key],
+        set_={
+            "opened_at": excluded.opened_at,
+            "expires_at": excluded.expires_at,
+            "quota": excluded.quota,
+            "used": 0,
+        },
+        where=not_(keep),
+    )
+    return cast(Insert, stmt)
+
+
+def _window_params(message: InboundMessage) -> dict[str, Any]:
+    opened, expires, quota = _window_for(message)
+    return {
+        "window_key": message.key.as_str(),
+        "window_opened_at": opened,
+        "window_expires_at": expires,
+        "window_quota": quota,
+    }
+
+
+def _delivery_insert(db: Database) -> Insert:
+    stmt = db.insert(_deliveries).values(
+        conversation_key=bindparam("b_conversation_key"),
+        message=bindparam("b_message"),
+        status=DeliveryStatus.PENDING,
+        attempts=0,
+        next_attempt_at=bindparam("b_now"),
+        created_at=bindparam("b_now"),
+    )
+    return cast(Insert, stmt)
+
+
+class SqlConversationStore:
+    """Conversation state with an optimistic lock, and the turn's atomic commit."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        c = _conversations
+        i = _inbound
+        self._load: Select[Any] = select(c.c.data, c.c.version, c.c.last_active_at).where(
+            c.c.key == bindparam("b_key")
+        )
+        self._create: Insert = (
+            db.insert(c)
+            .values(
+                key=bindparam("b_key"),
+                data=bindparam("b_data"),
+                version=1,
+                last_active_at=bindparam("b_last_active_at"),
+                created_at=bindparam("b_now"),
+                updated_at=bindparam("b_now"),
+            )
+            .on_conflict_do_nothing(index_elements=[c.c.key])
+        )
+        self._save: Update = (
+            update(c)
+            .where(c.c.key == bindparam("b_key"), c.c.version == bindparam("b_expected_version"))
+            .values(
+                data=bindparam("b_data"),
+                version=c.c.version + 1,
+                last_active_at=bindparam("b_last_active_at"),
+                updated_at=bindparam("b_now"),
+            )
+        )
+        finished: dict[str, Any] = {
+            "status": InboundStatus.FINISHED,
+            "lease_owner": None,
+            "lease_until": None,
+            "intent_name": bindparam("b_intent_name"),
+            "intent_confidence": bindparam("b_intent_confidence"),
+            "category": bindparam("b_category"),
+            "handler": bindparam("b_handler"),
+            "passive_reply": bindparam("b_passive_reply"),
+            "finished_at": bindparam("b_now"),
+        }
+        self._finish: Update = (
+            update(i)
+            .where(
+                i.c.channel == bindparam("b_channel"),
+                i.c.account == bindparam("b_account"),
+                i.c.message_id == bindparam("b_message_id"),
+            )
+            .values(**finished)
+        )
+        # A turn for a message the journal never saw (a direct call): record it finished.
+        self._insert_finished: Insert = (
+            db.insert(i)
+            .values(
+                channel=bindparam("b_channel"),
+                account=bindparam("b_account"),
+                message_id=bindparam("b_message_id"),
+                conversation_key=bindparam("b_message_key"),
+                kind=bindparam("b_kind"),
+                message=bindparam("b_message"),
+                attempts=1,
+                received_at=bindparam("b_received_at"),
+                **finished,
+            )
+            .on_conflict_do_nothing(index_elements=[i.c.channel, i.c.account, i.c.message_id])
+        )
+        self._enqueue = _delivery_insert(db)
+        self._open_window = _open_window_statement(db)
+
+    async def load(self, key: ConversationKey) -> ConversationState:
+        async with self._db.transaction("load", write=False) as conn:
+            row = (await _exec(conn, self._load, {"key": key.as_str()})).first()
+        if row is None:
+            return ConversationState(key=key)
+        return ConversationState.from_json(
+            key, row.data, version=row.version, last_active_at=row.last_active_at
+        )
+
+    async def complete_turn(self, record: TurnRecord) -> None:
+        state = record.state
+        message = record.message
+        now = self._db.now()
+        last_active = state.last_active_at or message.received_at
+        intent = record.intent
+        params: dict[str, Any] = {
+            "key": state.key.as_str(),
+            "data": state.data_json(),
+            "last_active_at": as_utc(last_active),
+            "expected_version": state.version,
+            "now": now,
+            "channel": message.key.channel.value,
+            "account": message.key.account,
+            "message_id": message.message_id,
+            "intent_name": intent.name if intent else None,
+            "intent_confidence": intent.confidence if intent else None,
+            "category": intent.category if intent else None,
+            "handler": record.handler,
+            "passive_reply": (
+                outbound_to_json(record.passive_reply) if record.passive_reply else None
+            ),
+            **_window_params(message),
+        }
+        async with self._db.transaction("complete_turn") as conn:
+            if state.version == 0:
+                result = await _exec(conn, self._create, params)
+            else:
+                result = await _exec(conn, self._save, params)
+            if result.rowcount != 1:
+                raise ConcurrentUpdate(
+                    f"conversation {params['key']} changed since version {state.version}"
+                )
+            result = await _exec(conn, self._finish, params)
+            if result.rowcount == 0:
+                await _exec(
+                    conn,
+                    self._insert_finished,
+                    {
+                        **params,
+                        "message_key": message.key.as_str(),
+                        "kind": message.kind.value,
+                        "message": inbound_to_json(message),
+                        "received_at": as_utc(message.received_at),
+                    },
+                )
+            if record.pushes:
+                await _exec(
+                    conn,
+                    self._enqueue,
+                    [
+                        {
+                            "conversation_key": params["key"],
+                            "message": outbound_to_json(push),
+                            "now": now,
+                        }
+                        for push in record.pushes
+                    ],
+                )
+            await _exec(conn, self._open_window, params)
+        state.version += 1
+        state.last_active_at = as_utc(last_active)
+
+
+# -- the outbox -------------------------------------------------------------------------
+
+
+class SqlDeliveryQueue:
+    """Pending pushes; at most one in flight per conversation, oldest first."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        d = _deliveries
+        self._enqueue = _delivery_insert(db)
+        cand = d.alias("candidate")
+        older = d.alias("older")
+        oldest_of_conversation = (
+            select(func.min(older.c.id))
+            .where(
+                older.c.conversation_key == cand.c.conversation_key,
+                older.c.status == DeliveryStatus.PENDING,
+            )
+            .scalar_subquery()
+        )
+        due = and_(
+            cand.c.status == DeliveryStatus.PENDING,
+            cand.c.next_attempt_at <= bindparam("b_now"),
+            or_(cand.c.lease_until.is_(None), cand.c.lease_until <= bindparam("b_now")),
+            cand.c.id == oldest_of_conversation,
+        )
+        candidates = select(cand.c.id).where(due).order_by(cand.c.id).limit(bindparam("b_limit"))
+        self._claim: Update = (
+            update(d)
+            .where(
+                d.c.id.in_(_picked(db, candidates)),
+                d.c.status == DeliveryStatus.PENDING,
+                or_(d.c.lease_until.is_(None), d.c.lease_until <= bindparam("b_now")),
+            )
+            .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_lease_until"))
+            .returning(d.c.id, d.c.conversation_key, d.c.message, d.c.attempts, d.c.created_at)
+        )
+        self._sent: Update = (
+            update(d)
+            .where(d.c.id == bindparam("b_delivery_id"))
+            .values(
+                status=DeliveryStatus.SENT,
+                via=bindparam("b_via"),
+                attempts=d.c.attempts + 1,
+                lease_owner=None,
+                lease_until=None,
+                sent_at=bindparam("b_now"),
+            )
+        )
+        self._retry: Update = (
+            update(d)
+            .where(d.c.id == bindparam("b_delivery_id"))
+            .values(
+                status=DeliveryStatus.PENDING,
+                attempts=d.c.attempts + 1,
+                next_attempt_at=bindparam("b_retry_at"),
+                last_error=bindparam("b_error"),
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+        self._dead: Update = (
+            update(d)
+            .where(d.c.id == bindparam("b_delivery_id"))
+            .values(
+                status=DeliveryStatus.DEAD,
+                attempts=d.c.attempts + 1,
+                last_error=bindparam("b_error"),
+                lease_owner=None,
+                lease_until=None,
+            )
+        )
+
+    async def enqueue(self, key: ConversationKey, messages: Sequence[OutboundMessage]) -> None:
+        if not messages:
+            return
+        now = self._db.now()
+        rows = [
+            {"conversation_key": key.as_str(), "message": outbound_to_json(m), "now": now}
+            for m in messages
+        ]
+        async with self._db.transaction("enqueue") as conn:
+            await _exec(conn, self._enqueue, rows)
+
+    async def claim_due(
+        self, *, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[PendingDelivery]:
+        now = as_utc(now)
+        params = {
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        }
+        async with self._db.transaction("claim_due") as conn:
+            rows = list(await _exec(conn, self._claim, params))
+        rows.sort(key=lambda row: row.id)
+        return [
+            PendingDelivery(
+                delivery_id=row.id,
+                key=ConversationKey.parse(row.conversation_key),
+                message=outbound_from_json(row.message),
+                attempts=row.attempts,
+                created_at=row.created_at,
+            )
+            for row in rows
+        ]
+
+    async def mark_sent(self, delivery_id: int, *, via: str) -> None:
+        params = {"delivery_id": delivery_id, "via": via, "now": self._db.now()}
+        async with self._db.transaction("mark_sent") as conn:
+            await _exec(conn, self._sent, params)
+
+    async def mark_failed(self, delivery_id: int, *, error: str, retry_at: datetime | None) -> None:
+        async with self._db.transaction("mark_failed") as conn:
+            if retry_at is None:
+                await _exec(conn, self._dead, {"delivery_id": delivery_id, "error": error})
+            else:
+                await _exec(
+                    conn,
+                    self._retry,
+                    {"delivery_id": delivery_id, "error": error, "retry_at": as_utc(retry_at)},
+                )
+
+
+# -- reply windows ----------------------------------------------------------------------
+
+
+class SqlReplyWindows:
+    """The channel's push allowance; reserve/release are single atomic UPDATEs."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        w = _windows
+        self._open = _open_window_statement(db)
+        self._reserve: Update = (
+            update(w)
+            .where(
+                w.c.conversation_key == bindparam("b_key"),
+                w.c.expires_at > bindparam("b_now"),
+                w.c.used < w.c.quota,
+            )
+            .values(used=w.c.used + 1)
+        )
+        self._release: Update = (
+            update(w)
+            .where(w.c.conversation_key == bindparam("b_key"), w.c.used > 0)
+            .values(used=w.c.used - 1)
+        )
+        self._current: Select[Any] = select(
+            w.c.opened_at, w.c.expires_at, w.c.quota, w.c.used
+        ).where(w.c.conversation_key == bindparam("b_key"))
+
+    async def open(self, message: InboundMessage) -> None:
+        async with self._db.transaction("open reply window") as conn:
+            await _exec(conn, self._open, _window_params(message))
+
+    async def reserve(self, key: ConversationKey, now: datetime) -> bool:
+        async with self._db.transaction("reserve") as conn:
+            result = await _exec(conn, self._reserve, {"key": key.as_str(), "now": as_utc(now)})
+        return bool(result.rowcount == 1)
+
+    async def release(self, key: ConversationKey) -> None:
+        async with self._db.transaction("release") as conn:
+            await _exec(conn, self._release, {"key": key.as_str()})
+
+    async def current(self, key: ConversationKey) -> ReplyWindow:
+        async with self._db.transaction("current reply window", write=False) as conn:
+            row = (await _exec(conn, self._current, {"key": key.as_str()})).first()
+        if row is None:
+            return ReplyWindow()
+        return ReplyWindow(
+            opened_at=row.opened_at, expires_at=row.expires_at, quota=row.quota, used=row.used
+        )
+
+
+# -- tokens -----------------------------------------------------------------------------
+
+
+class SqlTokenStore:
+    """Compare-and-set token storage shared by all replicas."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        t = _tokens
+        self._get: Select[Any] = select(t.c.value, t.c.expires_at).where(
+            t.c.name == bindparam("b_name")
+        )
+        self._create: Insert = (
+            db.insert(t)
+            .values(
+                name=bindparam("b_name"),
+                value=bindparam("b_value"),
+                expires_at=bindparam("b_expires_at"),
+                updated_at=bindparam("b_now"),
+            )
+            .on_conflict_do_nothing(index_elements=[t.c.name])
+        )
+        self._swap: Update = (
+            update(t)
+            .where(t.c.name == bindparam("b_name"), t.c.value == bindparam("b_previous"))
+            .values(
+                value=bindparam("b_value"),
+                expires_at=bindparam("b_expires_at"),
+                updated_at=bindparam("b_now"),
+            )
+        )
+
+    async def get(self, name: str) -> tuple[str, datetime] | None:
+        async with self._db.transaction("get token", write=False) as conn:
+            row = (await _exec(conn, self._get, {"name": name})).first()
+        if row is None:
+            return None
+        return row.value, row.expires_at
+
+    async def replace(
+        self, name: str, token: str, expires_at: datetime, *, previous: str | None
+    ) -> bool:
+        params = {
+            "name": name,
+            "value": token,
+            "expires_at": as_utc(expires_at),
+            "previous": previous,
+            "now": self._db.now(),
+        }
+        async with self._db.transaction("replace token") as conn:
+            stmt = self._create if previous is None else self._swap
+            result = await _exec(conn, stmt, params)
+        return bool(result.rowcount == 1)
+
+
+# -- health -----------------------------------------------------------------------------
+
+
+class DatabaseHealth:
+    """``HealthCheck`` named "database": one ``SELECT 1`` within ``timeout`` seconds."""
+
+    name = "database"
+
+    def __init__(self, engine: AsyncEngine, *, timeout: float = 2.0) -> None:
+        self._engine = engine
+        self._timeout = timeout
+
+    async def check(self) -> None:
+        try:
+            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        except TimeoutError as exc:
+            raise StorageError(f"database did not answer within {self._timeout:g}s") from exc
+        except _DRIVER_ERRORS as exc:
+            raise StorageError(f"database unreachable: {type(exc).__name__}") from exc
