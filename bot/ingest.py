@@ -94,18 +94,19 @@ class Ingest:
             return Submission(reply=acceptance.reply, duplicate=True)
         INBOUND.labels(message.key.channel.value, "accepted").inc()
 
-        slot: asyncio.Future[OutboundMessage | None] | None = None
-        if passive_budget is not None and passive_budget > 0:
-            slot = asyncio.get_running_loop().create_future()
+        if passive_budget is None or passive_budget <= 0:
+            self._spawn(self.process(message))
+            return Submission(reply=None)
+        loop = asyncio.get_running_loop()
+        slot: asyncio.Future[OutboundMessage | None] = loop.create_future()
+        # When the budget runs out the slot is closed with "no passive reply";
+        # the turn sees it closed and routes its answer through the outbox.
+        timer = loop.call_later(passive_budget, _close_slot, slot)
         self._spawn(self.process(message, slot))
-        if slot is None:
-            return Submission(reply=None)
         try:
-            reply = await asyncio.wait_for(asyncio.shield(slot), timeout=passive_budget)
-        except TimeoutError:
-            # From here on the turn's answer goes through the outbox.
-            slot.cancel()
-            return Submission(reply=None)
+            reply = await slot
+        finally:
+            timer.cancel()
         return Submission(reply=reply)
 
     async def process(
@@ -199,6 +200,11 @@ class Ingest:
         """Wait for turns in flight (used on shutdown and in tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _close_slot(slot: asyncio.Future[OutboundMessage | None]) -> None:
+    if not slot.done():
+        slot.set_result(None)
 
 
 class _KeyLock:

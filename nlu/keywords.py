@@ -185,11 +185,14 @@ class KeywordUnderstanding:
     """Implements :class:`bot.ports.Understanding` with deterministic rules."""
 
     def __init__(self) -> None:
-        words: dict[str, tuple[str, ...]] = {}
-        for category, names in _taxonomy().items():
-            extra = _EXTRA_CATEGORY_WORDS.get(category, ())
-            words[category] = tuple(sorted({*names, *extra}, key=len, reverse=True))
-        self._category_words = words
+        owner: dict[str, str] = {}
+        for category, names in sorted(_taxonomy().items()):
+            for word in (*names, *_EXTRA_CATEGORY_WORDS.get(category, ())):
+                owner.setdefault(word, category)
+        # One alternation, longest words first, scanned once per message.
+        ordered = sorted(owner, key=len, reverse=True)
+        self._category_pattern = re.compile("|".join(re.escape(word) for word in ordered))
+        self._category_of = owner
 
     async def parse(self, text: str) -> Intent:
         return self.parse_sync(text)
@@ -221,11 +224,10 @@ class KeywordUnderstanding:
         return _Match("out_of_scope", 0.2)
 
     def _category(self, text: str) -> _Match:
-        scores: dict[str, int] = {}
-        for category, words in self._category_words.items():
-            score = sum(len(word) for word in words if word in text)
-            if score:
-                scores[category] = score
+        scores: dict[str, int] = defaultdict(int)
+        for match in self._category_pattern.finditer(text):
+            word = match.group(0)
+            scores[self._category_of[word]] += len(word)
         if not scores:
             return _Match(OTHER, 0.3)
         best = max(scores, key=lambda name: scores[name])

@@ -54,7 +54,9 @@ async def database(tmp_path: Path) -> AsyncIterator[tuple[str, str | None]]:
     if not use_postgres():
         yield f"sqlite+aiosqlite:///{tmp_path / 'minhu.db'}", None
         return
-    url = os.environ[POSTGRES_URL_ENV]
+    url = os.environ.get(POSTGRES_URL_ENV)
+    if not url:
+        raise RuntimeError(f"MINHU_TEST_DATABASE=postgres needs {POSTGRES_URL_ENV}")
     schema = f"e2e_{uuid.uuid4().hex[:12]}"
     admin = create_engine(url)
     try:
@@ -75,10 +77,35 @@ class System:
     simulator: Simulator
     residents: SimulatorClient
     http: httpx.AsyncClient
+    search_path: str | None
 
     @property
     def storage(self) -> Storage:
         return self.container.storage
+
+    @asynccontextmanager
+    async def replica(self) -> AsyncIterator[httpx.AsyncClient]:
+        """Another replica of the app on the same database; yields a client to it."""
+        storage = build_storage(self.settings.database_url, search_path=self.search_path)
+        settings = self.settings.model_copy(update={"simulator_enabled": False})
+        container = Container(settings, storage=storage, http_transport=_refuse_all())
+        app = create_app(settings, container=container, configure_logs=False)
+        await container.start()
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://replica.test"
+        )
+        try:
+            yield client
+        finally:
+            await client.aclose()
+            await container.stop()
+
+
+def _refuse_all() -> httpx.MockTransport:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"the replica tried to reach {request.url}")
+
+    return httpx.MockTransport(refuse)
 
 
 @asynccontextmanager
@@ -110,7 +137,10 @@ async def running_system(
         await container.start()
         client = httpx.AsyncClient(transport=transport, base_url=BASE_URL)
         try:
-            yield System(app, container, settings, simulator, SimulatorClient(simulator), client)
+            yield System(
+                app, container, settings, simulator, SimulatorClient(simulator), client,
+                search_path,
+            )
         finally:
             await client.aclose()
             await container.stop()

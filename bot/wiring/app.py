@@ -13,7 +13,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.logs import configure_logging
 from bot.settings import Settings
 from bot.wiring.container import Container
-from integrations.wechat import build_wechat_router
+from integrations.wechat import FastPaths, WeChatWebhook
 
 __all__ = ["create_app"]
 
@@ -45,7 +45,11 @@ def create_app(
 
     app = FastAPI(title="minhu", version="0.1.0", lifespan=lifespan)
     app.state.container = container
-    app.include_router(build_wechat_router(container.wechat_webhook, container.ingest))
+    # The webhook answers WeChat on the hottest path: it is a bare ASGI app
+    # reached before FastAPI's routing and request machinery.
+    app.add_middleware(
+        FastPaths, routes={"/wechat": WeChatWebhook(container.wechat_webhook, container.ingest)}
+    )
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from bot.settings import Settings
 
@@ -15,14 +16,21 @@ __all__ = ["main"]
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
-    from bot.wiring.app import create_app
-
     host = args.host or settings.host
     port = args.port or settings.port
-    app = create_app(settings)
-    print(f"minhu listening on http://{host}:{port}", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False,
-                proxy_headers=True, timeout_graceful_shutdown=10)
+    workers = args.workers
+    print(f"minhu listening on http://{host}:{port} ({workers} worker(s))", file=sys.stderr)
+    common: dict[str, Any] = {
+        "host": host, "port": port, "log_config": None, "access_log": False,
+        "proxy_headers": False, "timeout_graceful_shutdown": 10,
+    }
+    if workers > 1:
+        # Each worker process builds its own app from the same environment.
+        uvicorn.run("bot.wiring.app:create_app", factory=True, workers=workers, **common)
+    else:
+        from bot.wiring.app import create_app
+
+        uvicorn.run(create_app(settings), **common)
     return 0
 
 
@@ -70,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the web service")
     serve.add_argument("--host", default=None, help="bind address (default MINHU_HOST)")
     serve.add_argument("--port", type=int, default=None, help="port (default MINHU_PORT)")
+    serve.add_argument(
+        "--workers", type=int, default=1,
+        help="worker processes (several suit PostgreSQL; SQLite gains little)",
+    )
     serve.set_defaults(run=_serve)
 
     db = commands.add_parser("db", help="database maintenance")

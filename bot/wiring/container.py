@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 import httpx
 
+from bot.caching import CachingConversationStore
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher
 from bot.ingest import Ingest
@@ -81,8 +82,10 @@ class Container:
                 clock=clock,
             ),
         }
+        # Turns read through a cache of the states this replica saved.
+        self.conversations = CachingConversationStore(self.storage.conversations)
         self.dispatcher = Dispatcher(
-            store=self.storage.conversations,
+            store=self.conversations,
             understanding=self.understanding,
             handlers=build_handlers(),
             clock=clock,
@@ -96,7 +99,7 @@ class Container:
         )
         self.ingest = Ingest(
             journal=self.storage.journal,
-            store=self.storage.conversations,
+            store=self.conversations,
             outbox=self.storage.outbox,
             dispatcher=self.dispatcher,
             owner=self.owner,

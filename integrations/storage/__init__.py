@@ -18,7 +18,7 @@ from integrations.storage.bundle import (
     memory_storage,
     sql_storage,
 )
-from integrations.storage.engine import create_engine
+from integrations.storage.engine import create_engine, sqlite_sync_engine
 from integrations.storage.memory import (
     MemoryConversationStore,
     MemoryDatabase,
@@ -63,6 +63,7 @@ __all__ = [
     "downgrade",
     "memory_storage",
     "sql_storage",
+    "sqlite_sync_engine",
     "upgrade",
     "upgrade_sync",
 ]

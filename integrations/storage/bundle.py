@@ -55,6 +55,7 @@ class Storage:
     tokens: TokenStore
     health: HealthCheck
     engine: AsyncEngine | None = None
+    database: Database | None = None
 
     async def migrate(self) -> None:
         """Bring the schema up to date (no-op in memory)."""
@@ -62,8 +63,9 @@ class Storage:
             await upgrade(self.url, engine=self.engine)
 
     async def close(self) -> None:
-        if isinstance(self.journal, SqlInboundJournal):
-            await self.journal.close()
+        """Finish the queued units of work (SQLite), then release the connections."""
+        if self.database is not None:
+            await self.database.close()
         if self.engine is not None:
             await self.engine.dispose()
 
@@ -88,17 +90,23 @@ def sql_storage(
     clock: Callable[[], datetime] = utc_now,
     group_commit: bool | None = None,
 ) -> Storage:
-    """Storage over an existing engine (``group_commit`` defaults to on for SQLite)."""
-    db = Database(engine, clock=clock)
+    """Storage over an existing engine.
+
+    On SQLite every unit of work runs on one writer thread; ``group_commit``
+    (default on) lets it commit the units queued meanwhile in one transaction.
+    It has no effect on PostgreSQL.
+    """
+    db = Database(engine, clock=clock, group_commit=group_commit)
     return Storage(
         url=url or engine.url.render_as_string(hide_password=False),
-        journal=SqlInboundJournal(db, group_commit=group_commit),
+        journal=SqlInboundJournal(db),
         conversations=SqlConversationStore(db),
         outbox=SqlDeliveryQueue(db),
         windows=SqlReplyWindows(db),
         tokens=SqlTokenStore(db),
-        health=DatabaseHealth(engine),
+        health=DatabaseHealth(db),
         engine=engine,
+        database=db,
     )
 
 

@@ -1,9 +1,16 @@
 """SQL implementations of the storage ports (SQLite and PostgreSQL, same behaviour).
 
-Each port method is one short transaction (a unit of work that commits on
-success and rolls back on any error), built from SQLAlchemy Core statements
-that are prepared once per repository: the webhook's hot path
-(``accept`` then ``complete_turn``) never loads ORM objects.
+Each port method is one short transaction: a *unit of work*, written as ONE
+synchronous function over a SQLAlchemy ``Connection`` that commits on success
+and rolls back on any error, built from SQLAlchemy Core statements prepared
+once per repository: the webhook's hot path (``accept``, ``load``,
+``complete_turn``) never loads ORM objects. ``Database.run`` runs a unit:
+
+- PostgreSQL: in a transaction of its own on the asyncpg pool (``run_sync``);
+- SQLite: on the database's writer thread (``runner.SqliteRunner``), which
+  batches the units queued meanwhile into one ``BEGIN IMMEDIATE`` transaction
+  (each in a SAVEPOINT) and commits once: one thread hop per unit and one
+  commit per batch, instead of a thread hop per statement.
 
 Every SQLAlchemy or driver error leaves as ``bot.errors.StorageError`` with
 the original as ``__cause__``; a lost optimistic lock is ``ConcurrentUpdate``.
@@ -12,17 +19,15 @@ the original as ``__cause__``; a lost optimistic lock is ``ConcurrentUpdate``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import sqlite3
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import (
+    Connection,
     Insert,
     Select,
     Table,
-    Update,
     and_,
     bindparam,
     func,
@@ -34,8 +39,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
-from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import ConcurrentUpdate, StorageError
 from bot.ports import Acceptance, PendingDelivery, TurnRecord
@@ -56,6 +60,7 @@ from integrations.storage.codec import (
     outbound_to_json,
     utc_now,
 )
+from integrations.storage.engine import sqlite_sync_engine
 from integrations.storage.models import (
     Conversation,
     Delivery,
@@ -65,6 +70,8 @@ from integrations.storage.models import (
     ReplyWindowRow,
     Token,
 )
+from integrations.storage.prepared import Prepared
+from integrations.storage.runner import DRIVER_ERRORS, SqliteRunner, Unit
 
 __all__ = [
     "MAX_RECOVERY_ATTEMPTS",
@@ -78,18 +85,11 @@ __all__ = [
 ]
 
 Clock = Callable[[], datetime]
+T = TypeVar("T")
 
 # A message whose processing was started this many times (the first run plus
 # recoveries) and never finished is given up on: status "failed".
 MAX_RECOVERY_ATTEMPTS = 5
-
-_DRIVER_ERRORS: tuple[type[BaseException], ...] = (SQLAlchemyError, OSError, sqlite3.Error)
-try:  # pragma: no cover - asyncpg is a declared dependency
-    import asyncpg
-
-    _DRIVER_ERRORS = (*_DRIVER_ERRORS, asyncpg.PostgresError, asyncpg.InterfaceError)
-except ImportError:  # pragma: no cover
-    pass
 
 _conversations = cast(Table, Conversation.__table__)
 _inbound = cast(Table, InboundRecord.__table__)
@@ -98,17 +98,12 @@ _windows = cast(Table, ReplyWindowRow.__table__)
 _tokens = cast(Table, Token.__table__)
 
 
-def _bound(params: dict[str, Any]) -> dict[str, Any]:
-    return {f"b_{name}": value for name, value in params.items()}
-
-
-async def _exec(
-    conn: AsyncConnection, statement: Any, params: dict[str, Any] | list[dict[str, Any]]
+def _exec(
+    conn: Connection, statement: Prepared, params: dict[str, Any] | list[dict[str, Any]]
 ) -> Any:
-    """Execute with parameters named ``b_*`` (bind names never clash with column names)."""
-    if isinstance(params, list):
-        return await conn.execute(statement, [_bound(p) for p in params])
-    return await conn.execute(statement, _bound(params))
+    """Execute with parameters named ``b_*`` in the statement (bind names never clash
+    with column names), given here without the prefix."""
+    return statement.execute(conn, params)
 
 
 def _picked(db: Database, candidates: Select[Any]) -> Select[Any]:
@@ -127,19 +122,32 @@ def _picked(db: Database, candidates: Select[Any]) -> Select[Any]:
 
 
 class Database:
-    """The engine plus the unit of work every repository uses."""
+    """The engine plus the unit of work every repository uses.
 
-    def __init__(self, engine: AsyncEngine, *, clock: Clock = utc_now) -> None:
+    On SQLite, ``engine`` (aiosqlite) is left to migrations and ad-hoc SQL;
+    the units run on a synchronous pysqlite engine on the same file, in the
+    runner's thread. ``group_commit`` (default on) lets that thread commit
+    the units queued meanwhile together; off, each unit commits alone.
+    ``group_commit`` has no effect on PostgreSQL.
+    """
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        *,
+        clock: Clock = utc_now,
+        group_commit: bool | None = None,
+        max_batch: int = 512,
+    ) -> None:
         self.engine = engine
         self.clock = clock
         self.dialect = engine.dialect.name
         if self.dialect not in ("sqlite", "postgresql"):
             raise ValueError(f"unsupported database dialect {self.dialect!r}")
-        # SQLite has one writer at a time. Queueing this process's writers on an
-        # asyncio lock is far cheaper than letting them collide inside SQLite,
-        # whose busy handler sleeps for milliseconds; busy_timeout still covers
-        # writers in other processes.
-        self._write_lock: asyncio.Lock | None = asyncio.Lock() if self.is_sqlite else None
+        self.runner: SqliteRunner | None = None
+        if self.is_sqlite:
+            batch = max_batch if group_commit is None or group_commit else 1
+            self.runner = SqliteRunner(sqlite_sync_engine(engine), max_batch=batch)
 
     @property
     def is_sqlite(self) -> bool:
@@ -154,24 +162,24 @@ class Database:
     def now(self) -> datetime:
         return as_utc(self.clock())
 
-    @contextlib.asynccontextmanager
-    async def transaction(self, what: str, *, write: bool = True) -> AsyncIterator[AsyncConnection]:
-        """One unit of work: commits when the block succeeds, rolls back otherwise.
-
-        ``write=False`` marks a read-only unit, which on SQLite need not queue
-        behind writers (WAL readers see the last commit without waiting).
-        """
+    async def run(self, what: str, unit: Unit[T], *, write: bool = True) -> T:
+        """Run ``unit`` as one transaction: committed when it returns, rolled back
+        when it raises. ``write=False`` marks a unit that only reads."""
+        if self.runner is not None:
+            return await self.runner.submit(what, unit, write=write)
         try:
-            if write and self._write_lock is not None:
-                async with self._write_lock, self.engine.begin() as conn:
-                    yield conn
-            else:
-                async with self.engine.begin() as conn:
-                    yield conn
-        except _DRIVER_ERRORS as exc:
+            async with self.engine.begin() as conn:
+                return await conn.run_sync(unit)
+        except DRIVER_ERRORS as exc:
             raise StorageError(f"database error during {what}: {type(exc).__name__}") from exc
 
+    async def close(self) -> None:
+        """Finish the queued units and stop the SQLite thread (the engine stays usable)."""
+        if self.runner is not None:
+            await self.runner.close()
+
     async def dispose(self) -> None:
+        await self.close()
         await self.engine.dispose()
 
 
@@ -183,21 +191,15 @@ class SqlInboundJournal:
 
     ``accept`` is one ``INSERT ... ON CONFLICT DO NOTHING``: whichever insert
     wins the unique (channel, account, message_id) is the one ``new=True``,
-    across connections, engines and replicas. On SQLite, ``group_commit``
-    batches concurrent accepts into one transaction (each caller still gets
-    its own answer, after the commit that made its message durable).
+    across connections, engines and replicas. (On SQLite, concurrent accepts
+    share a transaction through the database's group commit; each caller
+    still gets its own answer, after the commit that made its message durable.)
     """
 
-    def __init__(
-        self,
-        db: Database,
-        *,
-        group_commit: bool | None = None,
-        max_batch: int = 256,
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self._db = db
         t = _inbound
-        self._insert: Insert = (
+        self._insert = Prepared(
             db.insert(t)
             .values(
                 channel=bindparam("b_channel"),
@@ -214,12 +216,14 @@ class SqlInboundJournal:
             )
             .on_conflict_do_nothing(index_elements=[t.c.channel, t.c.account, t.c.message_id])
         )
-        self._lookup: Select[Any] = select(t.c.status, t.c.passive_reply).where(
-            t.c.channel == bindparam("b_channel"),
-            t.c.account == bindparam("b_account"),
-            t.c.message_id == bindparam("b_message_id"),
+        self._lookup = Prepared(
+            select(t.c.status, t.c.passive_reply).where(
+                t.c.channel == bindparam("b_channel"),
+                t.c.account == bindparam("b_account"),
+                t.c.message_id == bindparam("b_message_id"),
+            )
         )
-        self._give_up: Update = (
+        self._give_up = Prepared(
             update(t)
             .where(
                 t.c.status == InboundStatus.ACCEPTED,
@@ -242,7 +246,7 @@ class SqlInboundJournal:
             .order_by(cand.c.id)
             .limit(bindparam("b_limit"))
         )
-        self._claim: Update = (
+        self._claim = Prepared(
             update(t)
             .where(
                 t.c.id.in_(_picked(db, candidates)),
@@ -256,9 +260,6 @@ class SqlInboundJournal:
             )
             .returning(t.c.id, t.c.message)
         )
-        if group_commit is None:
-            group_commit = db.is_sqlite
-        self._batcher = _GroupCommit(self._accept_batch, max_batch) if group_commit else None
 
     def _params(self, message: InboundMessage, owner: str, lease_seconds: float) -> dict[str, Any]:
         key = message.key
@@ -278,127 +279,35 @@ class SqlInboundJournal:
         self, message: InboundMessage, *, owner: str, lease_seconds: float
     ) -> Acceptance:
         params = self._params(message, owner, lease_seconds)
-        if self._batcher is not None:
-            return await self._batcher.submit(params)
-        async with self._db.transaction("accept") as conn:
-            return await self._accept_one(conn, params)
 
-    async def _accept_one(self, conn: AsyncConnection, params: dict[str, Any]) -> Acceptance:
-        result = await _exec(conn, self._insert, params)
-        if result.rowcount == 1:
-            return Acceptance(new=True)
-        row = (await _exec(conn, self._lookup, params)).first()
-        if row is None or row.status != InboundStatus.FINISHED or row.passive_reply is None:
-            return Acceptance(new=False)
-        return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
+        def unit(conn: Connection) -> Acceptance:
+            if _exec(conn, self._insert, params).rowcount == 1:
+                return Acceptance(new=True)
+            row = _exec(conn, self._lookup, params).first()
+            if row is None or row.status != InboundStatus.FINISHED or row.passive_reply is None:
+                return Acceptance(new=False)
+            return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
 
-    async def _accept_batch(self, batch: Sequence[dict[str, Any]]) -> list[Acceptance]:
-        async with self._db.transaction("accept") as conn:
-            return [await self._accept_one(conn, params) for params in batch]
+        return await self._db.run("accept", unit)
 
     async def claim_unfinished(
         self, *, owner: str, lease_seconds: float, limit: int
     ) -> list[InboundMessage]:
         now = self._db.now()
-        async with self._db.transaction("claim_unfinished") as conn:
-            await _exec(conn, self._give_up, {"now": now})
-            rows = list(
-                await _exec(
-                    conn,
-                    self._claim,
-                    {
-                        "now": now,
-                        "limit": limit,
-                        "owner": owner,
-                        "lease_until": now + timedelta(seconds=lease_seconds),
-                    },
-                )
-            )
+        params = {
+            "now": now,
+            "limit": limit,
+            "owner": owner,
+            "lease_until": now + timedelta(seconds=lease_seconds),
+        }
+
+        def unit(conn: Connection) -> list[Any]:
+            _exec(conn, self._give_up, {"now": now})
+            return list(_exec(conn, self._claim, params))
+
+        rows = await self._db.run("claim_unfinished", unit)
         rows.sort(key=lambda row: row.id)
         return [inbound_from_json(row.message) for row in rows]
-
-    async def close(self) -> None:
-        if self._batcher is not None:
-            await self._batcher.close()
-
-
-class _GroupCommit:
-    """Runs concurrent requests in one transaction; each caller awaits its own result.
-
-    A single writer task takes whatever has queued up (up to ``max_batch``),
-    runs it through ``run_batch`` in one transaction, and resolves each
-    caller's future after the commit. When the batch fails, every caller in
-    it gets the error, so no one is told "new" for a message that was not stored.
-    """
-
-    def __init__(
-        self,
-        run_batch: Callable[[Sequence[dict[str, Any]]], Any],
-        max_batch: int,
-    ) -> None:
-        self._run_batch = run_batch
-        self._max_batch = max_batch
-        self._pending: list[tuple[dict[str, Any], asyncio.Future[Acceptance]]] = []
-        self._wakeup: asyncio.Event | None = None
-        self._task: asyncio.Task[None] | None = None
-        self._closing = False
-
-    async def submit(self, params: dict[str, Any]) -> Acceptance:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Acceptance] = loop.create_future()
-        self._pending.append((params, future))
-        if self._task is None or self._task.done() or self._task.get_loop() is not loop:
-            self._wakeup = asyncio.Event()
-            self._task = loop.create_task(self._writer(), name="minhu-journal-group-commit")
-        assert self._wakeup is not None
-        self._wakeup.set()
-        return await future
-
-    async def _writer(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
-        while True:
-            if not self._pending:
-                if self._closing:
-                    return
-                wakeup.clear()
-                try:
-                    await asyncio.wait_for(wakeup.wait(), timeout=5.0)
-                except TimeoutError:
-                    if not self._pending:
-                        return  # idle: let the task end; submit() starts another
-                continue
-            batch = self._pending[: self._max_batch]
-            del self._pending[: self._max_batch]
-            live = [(p, f) for p, f in batch if not f.cancelled()]
-            if not live:
-                continue
-            try:
-                results = await self._run_batch([p for p, _ in live])
-            except BaseException as exc:
-                for _, future in live:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                continue
-            for (_, future), result in zip(live, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
-
-    async def close(self) -> None:
-        """Finish what is queued, then stop the writer."""
-        task = self._task
-        if task is None or task.done():
-            return
-        self._closing = True
-        if self._wakeup is not None:
-            self._wakeup.set()
-        try:
-            await task
-        finally:
-            self._closing = False
-            self._task = None
 
 
 # -- conversations ----------------------------------------------------------------------
@@ -474,10 +383,10 @@ class SqlConversationStore:
         self._db = db
         c = _conversations
         i = _inbound
-        self._load: Select[Any] = select(c.c.data, c.c.version, c.c.last_active_at).where(
-            c.c.key == bindparam("b_key")
+        self._load = Prepared(
+            select(c.c.data, c.c.version, c.c.last_active_at).where(c.c.key == bindparam("b_key"))
         )
-        self._create: Insert = (
+        self._create = Prepared(
             db.insert(c)
             .values(
                 key=bindparam("b_key"),
@@ -489,7 +398,7 @@ class SqlConversationStore:
             )
             .on_conflict_do_nothing(index_elements=[c.c.key])
         )
-        self._save: Update = (
+        self._save = Prepared(
             update(c)
             .where(c.c.key == bindparam("b_key"), c.c.version == bindparam("b_expected_version"))
             .values(
@@ -510,7 +419,7 @@ class SqlConversationStore:
             "passive_reply": bindparam("b_passive_reply"),
             "finished_at": bindparam("b_now"),
         }
-        self._finish: Update = (
+        self._finish = Prepared(
             update(i)
             .where(
                 i.c.channel == bindparam("b_channel"),
@@ -520,7 +429,7 @@ class SqlConversationStore:
             .values(**finished)
         )
         # A turn for a message the journal never saw (a direct call): record it finished.
-        self._insert_finished: Insert = (
+        self._insert_finished = Prepared(
             db.insert(i)
             .values(
                 channel=bindparam("b_channel"),
@@ -535,12 +444,16 @@ class SqlConversationStore:
             )
             .on_conflict_do_nothing(index_elements=[i.c.channel, i.c.account, i.c.message_id])
         )
-        self._enqueue = _delivery_insert(db)
-        self._open_window = _open_window_statement(db)
+        self._enqueue = Prepared(_delivery_insert(db))
+        self._open_window = Prepared(_open_window_statement(db))
 
     async def load(self, key: ConversationKey) -> ConversationState:
-        async with self._db.transaction("load", write=False) as conn:
-            row = (await _exec(conn, self._load, {"key": key.as_str()})).first()
+        params = {"key": key.as_str()}
+
+        def unit(conn: Connection) -> Any:
+            return _exec(conn, self._load, params).first()
+
+        row = await self._db.run("load", unit, write=False)
         if row is None:
             return ConversationState(key=key)
         return ConversationState.from_json(
@@ -571,18 +484,21 @@ class SqlConversationStore:
             ),
             **_window_params(message),
         }
-        async with self._db.transaction("complete_turn") as conn:
-            if state.version == 0:
-                result = await _exec(conn, self._create, params)
-            else:
-                result = await _exec(conn, self._save, params)
+        pushes = [
+            {"conversation_key": params["key"], "message": outbound_to_json(push), "now": now}
+            for push in record.pushes
+        ]
+        expected = state.version
+
+        def unit(conn: Connection) -> None:
+            result = _exec(conn, self._create if expected == 0 else self._save, params)
             if result.rowcount != 1:
                 raise ConcurrentUpdate(
-                    f"conversation {params['key']} changed since version {state.version}"
+                    f"conversation {params['key']} changed since version {expected}"
                 )
-            result = await _exec(conn, self._finish, params)
-            if result.rowcount == 0:
-                await _exec(
+            if _exec(conn, self._finish, params).rowcount == 0:
+                # A turn for a message the journal never saw: record it finished.
+                _exec(
                     conn,
                     self._insert_finished,
                     {
@@ -593,20 +509,11 @@ class SqlConversationStore:
                         "received_at": as_utc(message.received_at),
                     },
                 )
-            if record.pushes:
-                await _exec(
-                    conn,
-                    self._enqueue,
-                    [
-                        {
-                            "conversation_key": params["key"],
-                            "message": outbound_to_json(push),
-                            "now": now,
-                        }
-                        for push in record.pushes
-                    ],
-                )
-            await _exec(conn, self._open_window, params)
+            if pushes:
+                _exec(conn, self._enqueue, pushes)
+            _exec(conn, self._open_window, params)
+
+        await self._db.run("complete_turn", unit)
         state.version += 1
         state.last_active_at = as_utc(last_active)
 
@@ -620,7 +527,7 @@ class SqlDeliveryQueue:
     def __init__(self, db: Database) -> None:
         self._db = db
         d = _deliveries
-        self._enqueue = _delivery_insert(db)
+        self._enqueue = Prepared(_delivery_insert(db))
         cand = d.alias("candidate")
         older = d.alias("older")
         oldest_of_conversation = (
@@ -638,7 +545,7 @@ class SqlDeliveryQueue:
             cand.c.id == oldest_of_conversation,
         )
         candidates = select(cand.c.id).where(due).order_by(cand.c.id).limit(bindparam("b_limit"))
-        self._claim: Update = (
+        self._claim = Prepared(
             update(d)
             .where(
                 d.c.id.in_(_picked(db, candidates)),
@@ -648,7 +555,7 @@ class SqlDeliveryQueue:
             .values(lease_owner=bindparam("b_owner"), lease_until=bindparam("b_lease_until"))
             .returning(d.c.id, d.c.conversation_key, d.c.message, d.c.attempts, d.c.created_at)
         )
-        self._sent: Update = (
+        self._sent = Prepared(
             update(d)
             .where(d.c.id == bindparam("b_delivery_id"))
             .values(
@@ -660,7 +567,7 @@ class SqlDeliveryQueue:
                 sent_at=bindparam("b_now"),
             )
         )
-        self._retry: Update = (
+        self._retry = Prepared(
             update(d)
             .where(d.c.id == bindparam("b_delivery_id"))
             .values(
@@ -672,7 +579,7 @@ class SqlDeliveryQueue:
                 lease_until=None,
             )
         )
-        self._dead: Update = (
+        self._dead = Prepared(
             update(d)
             .where(d.c.id == bindparam("b_delivery_id"))
             .values(
@@ -692,8 +599,11 @@ class SqlDeliveryQueue:
             {"conversation_key": key.as_str(), "message": outbound_to_json(m), "now": now}
             for m in messages
         ]
-        async with self._db.transaction("enqueue") as conn:
-            await _exec(conn, self._enqueue, rows)
+
+        def unit(conn: Connection) -> None:
+            _exec(conn, self._enqueue, rows)
+
+        await self._db.run("enqueue", unit)
 
     async def claim_due(
         self, *, owner: str, now: datetime, lease_seconds: float, limit: int
@@ -705,8 +615,11 @@ class SqlDeliveryQueue:
             "owner": owner,
             "lease_until": now + timedelta(seconds=lease_seconds),
         }
-        async with self._db.transaction("claim_due") as conn:
-            rows = list(await _exec(conn, self._claim, params))
+
+        def unit(conn: Connection) -> list[Any]:
+            return list(_exec(conn, self._claim, params))
+
+        rows = await self._db.run("claim_due", unit)
         rows.sort(key=lambda row: row.id)
         return [
             PendingDelivery(
@@ -721,19 +634,23 @@ class SqlDeliveryQueue:
 
     async def mark_sent(self, delivery_id: int, *, via: str) -> None:
         params = {"delivery_id": delivery_id, "via": via, "now": self._db.now()}
-        async with self._db.transaction("mark_sent") as conn:
-            await _exec(conn, self._sent, params)
+
+        def unit(conn: Connection) -> None:
+            _exec(conn, self._sent, params)
+
+        await self._db.run("mark_sent", unit)
 
     async def mark_failed(self, delivery_id: int, *, error: str, retry_at: datetime | None) -> None:
-        async with self._db.transaction("mark_failed") as conn:
-            if retry_at is None:
-                await _exec(conn, self._dead, {"delivery_id": delivery_id, "error": error})
-            else:
-                await _exec(
-                    conn,
-                    self._retry,
-                    {"delivery_id": delivery_id, "error": error, "retry_at": as_utc(retry_at)},
-                )
+        if retry_at is None:
+            statement, params = self._dead, {"delivery_id": delivery_id, "error": error}
+        else:
+            statement = self._retry
+            params = {"delivery_id": delivery_id, "error": error, "retry_at": as_utc(retry_at)}
+
+        def unit(conn: Connection) -> None:
+            _exec(conn, statement, params)
+
+        await self._db.run("mark_failed", unit)
 
 
 # -- reply windows ----------------------------------------------------------------------
@@ -745,8 +662,8 @@ class SqlReplyWindows:
     def __init__(self, db: Database) -> None:
         self._db = db
         w = _windows
-        self._open = _open_window_statement(db)
-        self._reserve: Update = (
+        self._open = Prepared(_open_window_statement(db))
+        self._reserve = Prepared(
             update(w)
             .where(
                 w.c.conversation_key == bindparam("b_key"),
@@ -755,31 +672,48 @@ class SqlReplyWindows:
             )
             .values(used=w.c.used + 1)
         )
-        self._release: Update = (
+        self._release = Prepared(
             update(w)
             .where(w.c.conversation_key == bindparam("b_key"), w.c.used > 0)
             .values(used=w.c.used - 1)
         )
-        self._current: Select[Any] = select(
-            w.c.opened_at, w.c.expires_at, w.c.quota, w.c.used
-        ).where(w.c.conversation_key == bindparam("b_key"))
+        self._current = Prepared(
+            select(w.c.opened_at, w.c.expires_at, w.c.quota, w.c.used).where(
+                w.c.conversation_key == bindparam("b_key")
+            )
+        )
 
     async def open(self, message: InboundMessage) -> None:
-        async with self._db.transaction("open reply window") as conn:
-            await _exec(conn, self._open, _window_params(message))
+        params = _window_params(message)
+
+        def unit(conn: Connection) -> None:
+            _exec(conn, self._open, params)
+
+        await self._db.run("open reply window", unit)
 
     async def reserve(self, key: ConversationKey, now: datetime) -> bool:
-        async with self._db.transaction("reserve") as conn:
-            result = await _exec(conn, self._reserve, {"key": key.as_str(), "now": as_utc(now)})
-        return bool(result.rowcount == 1)
+        params = {"key": key.as_str(), "now": as_utc(now)}
+
+        def unit(conn: Connection) -> bool:
+            return bool(_exec(conn, self._reserve, params).rowcount == 1)
+
+        return await self._db.run("reserve", unit)
 
     async def release(self, key: ConversationKey) -> None:
-        async with self._db.transaction("release") as conn:
-            await _exec(conn, self._release, {"key": key.as_str()})
+        params = {"key": key.as_str()}
+
+        def unit(conn: Connection) -> None:
+            _exec(conn, self._release, params)
+
+        await self._db.run("release", unit)
 
     async def current(self, key: ConversationKey) -> ReplyWindow:
-        async with self._db.transaction("current reply window", write=False) as conn:
-            row = (await _exec(conn, self._current, {"key": key.as_str()})).first()
+        params = {"key": key.as_str()}
+
+        def unit(conn: Connection) -> Any:
+            return _exec(conn, self._current, params).first()
+
+        row = await self._db.run("current reply window", unit, write=False)
         if row is None:
             return ReplyWindow()
         return ReplyWindow(
@@ -796,10 +730,10 @@ class SqlTokenStore:
     def __init__(self, db: Database) -> None:
         self._db = db
         t = _tokens
-        self._get: Select[Any] = select(t.c.value, t.c.expires_at).where(
-            t.c.name == bindparam("b_name")
+        self._get = Prepared(
+            select(t.c.value, t.c.expires_at).where(t.c.name == bindparam("b_name"))
         )
-        self._create: Insert = (
+        self._create = Prepared(
             db.insert(t)
             .values(
                 name=bindparam("b_name"),
@@ -809,7 +743,7 @@ class SqlTokenStore:
             )
             .on_conflict_do_nothing(index_elements=[t.c.name])
         )
-        self._swap: Update = (
+        self._swap = Prepared(
             update(t)
             .where(t.c.name == bindparam("b_name"), t.c.value == bindparam("b_previous"))
             .values(
@@ -820,8 +754,12 @@ class SqlTokenStore:
         )
 
     async def get(self, name: str) -> tuple[str, datetime] | None:
-        async with self._db.transaction("get token", write=False) as conn:
-            row = (await _exec(conn, self._get, {"name": name})).first()
+        params = {"name": name}
+
+        def unit(conn: Connection) -> Any:
+            return _exec(conn, self._get, params).first()
+
+        row = await self._db.run("get token", unit, write=False)
         if row is None:
             return None
         return row.value, row.expires_at
@@ -836,29 +774,49 @@ class SqlTokenStore:
             "previous": previous,
             "now": self._db.now(),
         }
-        async with self._db.transaction("replace token") as conn:
-            stmt = self._create if previous is None else self._swap
-            result = await _exec(conn, stmt, params)
-        return bool(result.rowcount == 1)
+        statement = self._create if previous is None else self._swap
+
+        def unit(conn: Connection) -> bool:
+            return bool(_exec(conn, statement, params).rowcount == 1)
+
+        return await self._db.run("replace token", unit)
 
 
 # -- health -----------------------------------------------------------------------------
 
 
 class DatabaseHealth:
-    """``HealthCheck`` named "database": one ``SELECT 1`` within ``timeout`` seconds."""
+    """``HealthCheck`` named "database": a trivial query answered within ``timeout`` seconds.
+
+    On SQLite the query reads the schema through the database's runner, so
+    the check fails when the file is unusable (missing directory, not a
+    database, locked by another process beyond the timeout) or the runner is
+    stuck; on PostgreSQL it is a ``SELECT 1`` on a pooled connection.
+    """
 
     name = "database"
 
-    def __init__(self, engine: AsyncEngine, *, timeout: float = 2.0) -> None:
-        self._engine = engine
+    def __init__(self, db: Database | AsyncEngine, *, timeout: float = 2.0) -> None:
+        self._db = db if isinstance(db, Database) else None
+        self._engine = db.engine if isinstance(db, Database) else db
         self._timeout = timeout
 
     async def check(self) -> None:
         try:
-            async with asyncio.timeout(self._timeout), self._engine.connect() as conn:
-                await conn.execute(text("SELECT 1"))
+            async with asyncio.timeout(self._timeout):
+                if self._db is not None and self._db.runner is not None:
+                    await self._db.run("health check", _read_schema, write=False)
+                else:
+                    async with self._engine.connect() as conn:
+                        await conn.execute(text("SELECT 1"))
         except TimeoutError as exc:
             raise StorageError(f"database did not answer within {self._timeout:g}s") from exc
-        except _DRIVER_ERRORS as exc:
+        except StorageError as exc:
+            cause = exc.__cause__ or exc
+            raise StorageError(f"database unreachable: {type(cause).__name__}") from cause
+        except DRIVER_ERRORS as exc:
             raise StorageError(f"database unreachable: {type(exc).__name__}") from exc
+
+
+def _read_schema(conn: Connection) -> None:
+    conn.exec_driver_sql("SELECT count(*) FROM sqlite_master").scalar()

@@ -21,13 +21,15 @@ generic; the details go to the log.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+from urllib.parse import parse_qsl
 
-from fastapi import APIRouter, Request
-from fastapi.responses import PlainTextResponse, Response
+from fastapi import APIRouter
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bot.errors import BadRequest, MalformedPayload, PayloadTooLarge, SignatureError
 from bot.metrics import WEBHOOK_REJECTED
@@ -44,6 +46,8 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PASSIVE_BUDGET_SECONDS",
+    "FastPaths",
+    "WeChatWebhook",
     "WeChatWebhookConfig",
     "build_wechat_router",
 ]
@@ -86,18 +90,47 @@ class WeChatWebhookConfig:
             raise ValueError("max_body_bytes must be positive")
 
 
-def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> APIRouter:
-    """The ``/wechat`` routes; mount with ``app.include_router(...)``."""
-    crypto = (
-        WeChatCrypto(config.token, config.encoding_aes_key, config.app_id)
-        if config.encoding_aes_key
-        else None
-    )
-    router = APIRouter()
+class WeChatWebhook:
+    """The ``/wechat`` endpoint as a bare ASGI application.
 
-    @router.get(config.path)
-    async def verify_url(request: Request) -> Response:
-        q = request.query_params
+    It sits on the hottest path of the service, so it speaks ASGI directly:
+    no request object, no dependency injection, one ``send`` of a ready
+    body. Mount it with :func:`build_wechat_router` (a FastAPI router) or in
+    front of the app with :class:`FastPaths`.
+    """
+
+    def __init__(self, config: WeChatWebhookConfig, submitter: Submitter) -> None:
+        self.config = config
+        self.submitter = submitter
+        self.crypto = (
+            WeChatCrypto(config.token, config.encoding_aes_key, config.app_id)
+            if config.encoding_aes_key
+            else None
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        method = scope["method"]
+        query = _query(scope)
+        if method == "POST":
+            status, content_type, body = await self._receive(scope, receive, query)
+        elif method == "GET":
+            status, content_type, body = self._verify(query)
+        else:
+            status, content_type, body = 405, _TEXT, b"method not allowed"
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", content_type),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    def _verify(self, q: Mapping[str, str]) -> tuple[int, bytes, bytes]:
+        config, crypto = self.config, self.crypto
         try:
             echostr = q.get("echostr")
             if echostr is None:
@@ -109,21 +142,23 @@ def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> AP
                 plain = crypto.decrypt_echostr(
                     q.get("msg_signature"), q.get("timestamp"), q.get("nonce"), echostr
                 )
-                return PlainTextResponse(plain)
+                return 200, _TEXT, plain.encode()
             if not verify(q.get("signature"), config.token, q.get("timestamp"), q.get("nonce")):
                 raise SignatureError("bad signature")
-            return PlainTextResponse(echostr)
+            return 200, _TEXT, echostr.encode()
         except BadRequest as exc:
             return _refuse(exc, "verify")
 
-    @router.post(config.path)
-    async def receive(request: Request) -> Response:
+    async def _receive(
+        self, scope: Scope, receive: Receive, q: Mapping[str, str]
+    ) -> tuple[int, bytes, bytes]:
+        config, crypto = self.config, self.crypto
         try:
-            message, aes = await _read_message(request, config, crypto)
+            message, aes = await _read_message(scope, receive, q, config, crypto)
         except BadRequest as exc:
             return _refuse(exc, "receive")
         try:
-            submission = await submitter.submit(
+            submission = await self.submitter.submit(
                 message, passive_budget=config.passive_budget_seconds
             )
         except Exception:
@@ -131,14 +166,14 @@ def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> AP
                 "submitting a WeChat message failed; WeChat will retry",
                 extra={"conversation": message.key.as_str(), "message_id": message.message_id},
             )
-            return PlainTextResponse("error", status_code=500)
+            return 500, _TEXT, b"error"
         reply = submission.reply
         if reply is None:
-            return PlainTextResponse("success")
+            return 200, _TEXT, _SUCCESS
         try:
             xml = _reply_xml(message, reply, config)
             if xml is None:
-                return PlainTextResponse("success")
+                return 200, _TEXT, _SUCCESS
             if aes:
                 assert crypto is not None
                 envelope = crypto.encrypt_reply(xml, timestamp=_now_ts(config))
@@ -148,26 +183,63 @@ def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> AP
                 "building the passive reply failed",
                 extra={"conversation": message.key.as_str(), "message_id": message.message_id},
             )
-            return PlainTextResponse("success")
-        return Response(xml, media_type="application/xml")
+            return 200, _TEXT, _SUCCESS
+        return 200, _XML, xml.encode()
 
+
+class FastPaths:
+    """ASGI middleware that hands exact paths to bare ASGI apps before the
+    framework's routing and request machinery runs."""
+
+    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp]) -> None:
+        self.app = app
+        self.routes = dict(routes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            handler = self.routes.get(scope["path"])
+            if handler is not None:
+                await handler(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> APIRouter:
+    """The ``/wechat`` routes as a FastAPI router (the same :class:`WeChatWebhook`)."""
+    router = APIRouter()
+    router.routes.append(
+        Route(config.path, endpoint=WeChatWebhook(config, submitter), methods=["GET", "POST"])
+    )
     return router
 
 
-def _refuse(exc: BadRequest, where: str) -> Response:
+_TEXT = b"text/plain; charset=utf-8"
+_XML = b"application/xml"
+_SUCCESS = b"success"
+
+
+def _query(scope: Scope) -> dict[str, str]:
+    raw = scope.get("query_string", b"")
+    return dict(parse_qsl(raw.decode("latin-1"), keep_blank_values=True)) if raw else {}
+
+
+def _refuse(exc: BadRequest, where: str) -> tuple[int, bytes, bytes]:
     reason = type(exc).__name__
     WEBHOOK_REJECTED.labels("wechat", reason).inc()
     log.warning("WeChat %s refused: %s (%s)", where, reason, exc)
-    return PlainTextResponse(_GENERIC.get(exc.status_code, "bad request"), exc.status_code)
+    return exc.status_code, _TEXT, _GENERIC.get(exc.status_code, "bad request").encode()
 
 
 async def _read_message(
-    request: Request, config: WeChatWebhookConfig, crypto: WeChatCrypto | None
+    scope: Scope,
+    receive: Receive,
+    q: Mapping[str, str],
+    config: WeChatWebhookConfig,
+    crypto: WeChatCrypto | None,
 ) -> tuple[InboundMessage, bool]:
     """Authenticate, read and parse one POST; returns the message and whether
     the request came in safe (AES) mode."""
-    q = request.query_params
-    _check_content_length(request, config.max_body_bytes)
+    _check_content_length(scope, config.max_body_bytes)
 
     encrypt_type = (q.get("encrypt_type") or "raw").lower()
     if encrypt_type not in ("raw", "aes"):
@@ -184,7 +256,7 @@ async def _read_message(
     ):
         raise SignatureError("bad signature")
 
-    body = await _read_body(request, config.max_body_bytes)
+    body = await _read_body(receive, config.max_body_bytes)
     if aes:
         assert crypto is not None
         inner = crypto.decrypt_message(body, q.get("msg_signature"), timestamp, nonce)
@@ -197,27 +269,32 @@ async def _read_message(
     return message, aes
 
 
-def _check_content_length(request: Request, limit: int) -> None:
-    raw = request.headers.get("content-length")
-    if raw is None:
-        return
-    try:
-        length = int(raw)
-    except ValueError as exc:
-        raise MalformedPayload("bad Content-Length") from exc
-    if length > limit:
-        raise PayloadTooLarge(f"Content-Length {length} over {limit}")
+def _check_content_length(scope: Scope, limit: int) -> None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                length = int(value)
+            except ValueError as exc:
+                raise MalformedPayload("bad Content-Length") from exc
+            if length > limit:
+                raise PayloadTooLarge(f"Content-Length {length} over {limit}")
+            return
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
+async def _read_body(receive: Receive, limit: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
+    while True:
+        event = await receive()
+        if event["type"] == "http.disconnect":
+            raise MalformedPayload("client went away before the body was read")
+        chunk = event.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"body over {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not event.get("more_body", False):
+            return b"".join(chunks)
 
 
 def _now_ts(config: WeChatWebhookConfig) -> str:

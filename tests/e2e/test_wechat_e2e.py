@@ -34,6 +34,11 @@ def text_xml(openid: str, content: str, msg_id: str, account: str = "gh_minhu_e2
     )
 
 
+def reply_content(xml: str) -> str:
+    """The text of a passive reply (its CreateTime is fresh on every answer)."""
+    return xml.split("<Content><![CDATA[", 1)[1].split("]]></Content>", 1)[0]
+
+
 def signed_query(token: str = TOKEN) -> dict[str, str]:
     timestamp, nonce = "1732350000", "271828"
     return {"signature": signature(token, timestamp, nonce), "timestamp": timestamp,
@@ -146,7 +151,7 @@ async def test_same_msgid_three_times_concurrently_is_processed_once(tmp_path: P
         assert system.simulator.pushes(openid) == []
         # WeChat's retry after the fact gets the very same reply again.
         retry = await system.http.post("/wechat", params=signed_query(), content=body)
-        assert retry.text == answered[0]
+        assert reply_content(retry.text) == reply_content(answered[0])
 
 
 class SlowUnderstanding:

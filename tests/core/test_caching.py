@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.caching import CachingConversationStore
+from bot.errors import ConcurrentUpdate
+from bot.ports import TurnRecord
+from bot.types import Channel, ConversationKey, InboundKind, InboundMessage
+from integrations.storage import memory_storage
+
+KEY = ConversationKey(Channel.WECHAT, "gh", "o1")
+
+
+def turn(state, n: int) -> TurnRecord:  # type: ignore[no-untyped-def]
+    message = InboundMessage(KEY, str(n), InboundKind.TEXT, datetime(2026, 1, 1, tzinfo=UTC), "x")
+    return TurnRecord(message, state, None, "h", None, [])
+
+
+async def test_cached_state_is_a_copy_and_a_stale_one_is_refused_then_reloaded() -> None:
+    storage = memory_storage()
+    ours = CachingConversationStore(storage.conversations)
+    other_replica = storage.conversations
+
+    state = await ours.load(KEY)
+    state.slots["where"] = "和平路"
+    await ours.complete_turn(turn(state, 1))
+    state.slots["where"] = "changed after saving"  # must not leak into the cache
+    assert (await ours.load(KEY)).slots["where"] == "和平路"
+
+    theirs = await other_replica.load(KEY)
+    theirs.slots["where"] = "幸福里"
+    await other_replica.complete_turn(turn(theirs, 2))
+
+    stale = await ours.load(KEY)  # still the cached copy
+    assert stale.slots["where"] == "和平路"
+    with pytest.raises(ConcurrentUpdate):
+        await ours.complete_turn(turn(stale, 3))
+    assert (await ours.load(KEY)).slots["where"] == "幸福里"
+
+
+async def test_capacity_is_bounded() -> None:
+    storage = memory_storage()
+    cache = CachingConversationStore(storage.conversations, capacity=2)
+    for user in ("a", "b", "c"):
+        await cache.load(ConversationKey(Channel.WECHAT, "gh", user))
+    assert len(cache._states) == 2
