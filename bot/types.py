@@ -180,6 +180,8 @@ class Intent:
     category_confidence: float = 0.0
     entities: tuple[Entity, ...] = ()
     source: str = "nlu"
+    # Other readings NLU considered, best first: (intent name, confidence).
+    alternatives: tuple[tuple[str, float], ...] = ()
 
     def entity(self, name: str) -> str | None:
         for item in self.entities:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from bot.handling import Turn
 from bot.types import EventKind, InboundKind, OutboundMessage
-from handlers.texts import help_message
+from handlers.texts import help_message, offer_human
 
 __all__ = ["FallbackHandler", "SmallTalkHandler", "WelcomeHandler"]
 
@@ -61,4 +61,6 @@ class FallbackHandler:
             turn.state.unclear_turns = 0
             return [help_message("这个问题我帮不上忙，我主要负责受理社区和政务方面的诉求。")]
         turn.state.unclear_turns += 1
+        if turn.state.unclear_turns >= 2:
+            return [offer_human("抱歉，我还是没能理解您的意思。")]
         return [help_message("抱歉，我没有完全明白您的意思。")]

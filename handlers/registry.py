@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from bot.handling import Handler
+from handlers.clarify import ClarifyHandler
 from handlers.conversation import FallbackHandler, SmallTalkHandler, WelcomeHandler
 from handlers.emergency import EmergencyHandler
 from handlers.media import LocationHandler, PhotoHandler, SilentEventHandler, UnreadableHandler
@@ -16,6 +17,7 @@ def build_handlers() -> list[Handler]:
     return [
         EmergencyHandler(),
         SilentEventHandler(),
+        ClarifyHandler(),
         WelcomeHandler(),
         LocationHandler(),
         PhotoHandler(),

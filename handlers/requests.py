@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from bot.handling import Turn
 from bot.types import REQUEST_TYPES, OutboundMessage
+from handlers.clarify import PENDING_TEXT
 
 __all__ = ["HumanHandler", "MyRequestsHandler", "RequestHandler", "StartReportHandler"]
 
@@ -26,6 +27,10 @@ class RequestHandler:
         turn.state.unclear_turns = 0
         kind = REQUEST_TYPES[turn.intent.name]
         category = turn.intent.category
+        pending = turn.state.context.pop(PENDING_TEXT, None)
+        if turn.intent.source == "payload" and isinstance(pending, dict):
+            # The resident picked this reading of what they wrote before.
+            category = str(pending.get("category") or category)
         about = f"（{category}类）" if category and category != "其他" else ""
         return [
             OutboundMessage.of_text(

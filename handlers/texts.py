@@ -5,7 +5,23 @@ from __future__ import annotations
 from bot.handling import intent_button
 from bot.types import Button, OutboundMessage
 
-__all__ = ["HELP", "MAIN_MENU_BUTTONS", "help_message"]
+__all__ = ["HELP", "INTENT_LABELS", "MAIN_MENU_BUTTONS", "help_message", "offer_human"]
+
+# How an intent is named to the resident on a button.
+INTENT_LABELS: dict[str, str] = {
+    "consult": "咨询政策或办事",
+    "seek_help": "求助",
+    "complain": "投诉",
+    "report": "举报",
+    "suggest": "提建议",
+    "praise": "表扬/感谢",
+    "query_status": "查询诉求进度",
+    "supplement": "补充材料",
+    "withdraw": "撤回诉求",
+    "rate": "评价办理结果",
+    "human": "转人工",
+    "emergency": "紧急情况",
+}
 
 MAIN_MENU_BUTTONS: tuple[Button, ...] = (
     intent_button("我要反映", "report_start"),
@@ -25,3 +41,11 @@ HELP = (
 def help_message(prefix: str = "") -> OutboundMessage:
     text = f"{prefix}\n{HELP}" if prefix else HELP
     return OutboundMessage.with_buttons(text, MAIN_MENU_BUTTONS)
+
+
+def offer_human(prefix: str) -> OutboundMessage:
+    """After two unclear turns in a row: a person, or another try."""
+    return OutboundMessage.with_buttons(
+        f"{prefix}需要为您转接人工服务吗？",
+        (intent_button("转人工", "human"), intent_button("我再说一遍", "report_start")),
+    )
