@@ -8,30 +8,18 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_PORT ?= 55432
 
-.PHONY: run test setup lint typecheck imports unit-sqlite unit-postgres pg-start pg-stop bench clean
+.PHONY: run test setup lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench clean
 
 setup:
 	@scripts/app-env.sh
 
-# Start the whole system on embedded defaults (SQLite under var/, the
-# simulator of WeChat's server and API on the same port).
-run: setup
-	@mkdir -p var
-	@$(BIN)/minhu db upgrade
-	@echo ""
-	@echo "  minhu is starting on http://$(HOST):$(PORT)"
-	@echo "    chat simulator : http://$(HOST):$(PORT)/simulator"
-	@echo "    WeChat webhook : http://$(HOST):$(PORT)/wechat"
-	@echo "    health         : http://$(HOST):$(PORT)/healthz  /readyz  /metrics"
-	@echo ""
-	MINHU_SIMULATOR_ENABLED=true \
-	MINHU_PUBLIC_BASE_URL=http://$(HOST):$(PORT) \
-	MINHU_WECHAT_API_BASE=http://$(HOST):$(PORT)/simulator/wechat-api \
-	MINHU_LOG_FORMAT=console \
-	$(BIN)/minhu serve --host $(HOST) --port $(PORT)
+# Start the whole system on embedded defaults (SQLite under var/, Rasa on
+# loopback, the simulator of WeChat's server and API on the same port).
+run:
+	@HOST=$(HOST) PORT=$(PORT) scripts/run.sh
 
 # Set everything up and pass every test, on SQLite and on PostgreSQL.
-test: setup lint typecheck imports unit-sqlite pg-start unit-postgres
+test: setup lint typecheck imports nlu-model unit-sqlite pg-start unit-postgres
 
 lint: setup
 	$(BIN)/ruff check bot handlers integrations nlu tests bench
@@ -42,8 +30,15 @@ typecheck: setup
 imports: setup
 	$(BIN)/lint-imports
 
+# The Rasa virtualenv and a model for the current training data (both cached
+# under ignored folders, keyed by a hash of their inputs).
+nlu-model: setup
+	@scripts/rasa-env.sh >/dev/null
+	$(BIN)/minhu nlu train
+
+# SQLite, and the NLU tests against a real Rasa server.
 unit-sqlite: setup
-	$(BIN)/python -m pytest -q
+	MINHU_TEST_RASA=required $(BIN)/python -m pytest -q
 
 pg-start:
 	@scripts/pg-test.sh >/dev/null
@@ -58,6 +53,9 @@ unit-postgres: setup pg-start
 
 bench: setup
 	$(BIN)/python -m bench.webhook
+
+nlu-eval: nlu-model
+	$(BIN)/minhu nlu eval --json var/nlu-eval.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

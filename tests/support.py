@@ -26,6 +26,7 @@ from bot.wiring.app import create_app
 from bot.wiring.container import Container
 from integrations.simulator import Simulator, SimulatorClient
 from integrations.storage import Storage, build_storage, create_engine
+from nlu.keywords import KeywordUnderstanding
 
 BASE_URL = "http://minhu.test"
 POSTGRES_URL_ENV = "MINHU_TEST_POSTGRES_URL"
@@ -88,7 +89,10 @@ class System:
         """Another replica of the app on the same database; yields a client to it."""
         storage = build_storage(self.settings.database_url, search_path=self.search_path)
         settings = self.settings.model_copy(update={"simulator_enabled": False})
-        container = Container(settings, storage=storage, http_transport=_refuse_all())
+        container = Container(
+            settings, storage=storage, http_transport=_refuse_all(),
+            understanding=KeywordUnderstanding(),
+        )
         app = create_app(settings, container=container, configure_logs=False)
         await container.start()
         client = httpx.AsyncClient(
@@ -129,8 +133,13 @@ async def running_system(
         transport = LoopbackTransport()
         storage = build_storage(url, search_path=search_path)
         container = Container(
-            settings, http_transport=transport, understanding=understanding, storage=storage
+            settings,
+            http_transport=transport,
+            understanding=understanding or KeywordUnderstanding(),
+            storage=storage,
         )
+        # No Rasa in these tests unless one is passed in: report it as such.
+        container.optional_checks = []
         app = create_app(settings, container=container, configure_logs=False)
         transport.app = app
         simulator: Simulator = app.state.simulator

@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.logs import configure_logging
+from bot.ports import HealthCheck
 from bot.settings import Settings
 from bot.wiring.container import Container
 from integrations.wechat import FastPaths, WeChatWebhook
@@ -57,17 +58,13 @@ def create_app(
 
     @app.get("/readyz", include_in_schema=False)
     async def readyz() -> JSONResponse:
-        results: dict[str, str] = {}
-        for check in container.health_checks:
-            try:
-                await asyncio.wait_for(check.check(), timeout=READINESS_CHECK_SECONDS)
-            except Exception as exc:
-                results[check.name] = f"fail: {type(exc).__name__}: {exc}"[:200]
-            else:
-                results[check.name] = "ok"
-        ready = all(value == "ok" for value in results.values())
+        required = await _run_checks(container.health_checks)
+        optional = await _run_checks(container.optional_checks)
+        ready = all(value == "ok" for value in required.values())
+        degraded = sorted(name for name, value in optional.items() if value != "ok")
+        status = "not ready" if not ready else "degraded" if degraded else "ready"
         return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": results},
+            {"status": status, "checks": {**required, **optional}},
             status_code=200 if ready else 503,
         )
 
@@ -78,6 +75,18 @@ def create_app(
     if settings.simulator_enabled:
         _mount_simulator(app, settings, container)
     return app
+
+
+async def _run_checks(checks: list[HealthCheck]) -> dict[str, str]:
+    results: dict[str, str] = {}
+    for check in checks:
+        try:
+            await asyncio.wait_for(check.check(), timeout=READINESS_CHECK_SECONDS)
+        except Exception as exc:
+            results[check.name] = f"fail: {type(exc).__name__}: {exc}"[:200]
+        else:
+            results[check.name] = "ok"
+    return results
 
 
 def _mount_simulator(app: FastAPI, settings: Settings, container: Container) -> None:

@@ -62,6 +62,53 @@ def _wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _nlu_train(args: argparse.Namespace, settings: Settings) -> int:
+    from nlu.runtime import TrainingFailed, train
+
+    try:
+        model, _ = train(force=args.force, progress=lambda line: print(line, flush=True))
+    except (TrainingFailed, FileNotFoundError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"current model: {model}")
+    return 0
+
+
+def _nlu_serve(args: argparse.Namespace, settings: Settings) -> int:
+    import signal
+
+    from nlu.runtime import running_rasa
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    # Stopping this command stops the Rasa server it started.
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        with running_rasa(port=args.port) as server:
+            print(f"rasa serving {server.model.name} on {server.url}", flush=True)
+            assert server.process is not None
+            server.process.wait()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+def _nlu_parse(args: argparse.Namespace, settings: Settings) -> int:
+    from nlu.cli import parse_lines
+
+    return parse_lines(sys.stdin, sys.stdout, rasa_url=args.url or settings.rasa_url,
+                       timeout=settings.rasa_timeout_seconds)
+
+
+def _nlu_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from nlu.cli import evaluate_command
+
+    return evaluate_command(
+        rasa_url=args.url, folds=args.folds, heldout=args.heldout, json_out=args.json
+    )
+
+
 def _redacted(url: str) -> str:
     if "@" not in url or "://" not in url:
         return url
@@ -93,6 +140,31 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_commands.add_parser(
         "menu", help="install the custom menu (我要反映 / 我的诉求 / 转人工)"
     ).set_defaults(run=_wechat_menu)
+
+    nlu = commands.add_parser("nlu", help="understanding: train, serve, parse, evaluate")
+    nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)
+    train = nlu_commands.add_parser(
+        "train", help="train the Rasa model unless one exists for the same data and config"
+    )
+    train.add_argument("--force", action="store_true", help="train even if a model exists")
+    train.set_defaults(run=_nlu_train)
+    serve_nlu = nlu_commands.add_parser("serve", help="run the Rasa server (rasa run --enable-api)")
+    serve_nlu.add_argument("--port", type=int, default=5005)
+    serve_nlu.set_defaults(run=_nlu_serve)
+    parse = nlu_commands.add_parser(
+        "parse", help='read JSON Lines {"text": ...} on stdin, write one JSON line per input'
+    )
+    parse.add_argument("--url", default=None, help="Rasa server (default MINHU_RASA_URL); "
+                       "one is started for the run when none answers there")
+    parse.set_defaults(run=_nlu_parse)
+    evaluate = nlu_commands.add_parser(
+        "eval", help="accuracy, macro-F1 and confusions on the held-out file, and k-fold CV"
+    )
+    evaluate.add_argument("--url", default=None, help="use this running Rasa server")
+    evaluate.add_argument("--folds", type=int, default=5, help="cross-validation folds (0: skip)")
+    evaluate.add_argument("--heldout", default=None, help="held-out JSON Lines file")
+    evaluate.add_argument("--json", default=None, help="also write the figures as JSON here")
+    evaluate.set_defaults(run=_nlu_eval)
     return parser
 
 

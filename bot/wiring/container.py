@@ -29,6 +29,7 @@ from integrations.wechat import (
     WeChatSender,
     WeChatWebhookConfig,
 )
+from nlu.client import RasaHealth, RasaUnderstanding
 from nlu.keywords import KeywordUnderstanding
 
 __all__ = ["Container", "utc_now"]
@@ -63,7 +64,12 @@ class Container:
             transport=http_transport, timeout=httpx.Timeout(10.0, connect=3.0)
         )
         self.storage: Storage = storage or build_storage(settings.database_url, clock=clock)
-        self.understanding: Understanding = understanding or KeywordUnderstanding()
+        self.understanding: Understanding = understanding or RasaUnderstanding(
+            self.http,
+            base_url=settings.rasa_url,
+            timeout=settings.rasa_timeout_seconds,
+            fallback=KeywordUnderstanding(),
+        )
 
         self.wechat_api = WeChatAPI(
             self.http,
@@ -119,6 +125,10 @@ class Container:
             clock=clock,
         )
         self.health_checks: list[HealthCheck] = [self.storage.health]
+        # Reported by /readyz but not required: the keyword fallback covers for Rasa.
+        self.optional_checks: list[HealthCheck] = [
+            RasaHealth(self.http, base_url=settings.rasa_url)
+        ]
         self._stop = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
 

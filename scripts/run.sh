@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# `make run`: set up and start the whole system on embedded defaults.
+#
+# The app starts at once. Rasa (its virtualenv, the model, the server) is
+# prepared in the background; until it answers, the bot understands through
+# its keyword rules, and it switches to Rasa by itself once Rasa is up.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+HOST="${HOST:-127.0.0.1}"
+PORT="${PORT:-8000}"
+RASA_PORT="${RASA_PORT:-5005}"
+BASE="http://$HOST:$PORT"
+
+scripts/app-env.sh
+mkdir -p var
+.venv/bin/minhu db upgrade
+
+# Rasa in the background, in its own process group so that one signal stops it all.
+setsid bash -c "
+  scripts/rasa-env.sh >var/rasa-env.log 2>&1 &&
+  .venv/bin/minhu nlu train >var/rasa-train.log 2>&1 &&
+  exec .venv/bin/minhu nlu serve --port $RASA_PORT >var/rasa-serve.log 2>&1
+" &
+rasa_group=$!
+stop_rasa() { kill -TERM -- "-$rasa_group" 2>/dev/null || true; wait "$rasa_group" 2>/dev/null || true; }
+trap stop_rasa EXIT INT TERM
+
+cat <<INFO
+
+  minhu is starting on $BASE
+    chat simulator : $BASE/simulator
+    WeChat webhook : $BASE/wechat
+    health         : $BASE/healthz  $BASE/readyz  $BASE/metrics
+    Rasa           : http://127.0.0.1:$RASA_PORT (being prepared in the background:
+                     var/rasa-env.log, var/rasa-train.log, var/rasa-serve.log;
+                     the bot uses keyword rules until it is up)
+
+INFO
+
+MINHU_SIMULATOR_ENABLED=true \
+MINHU_PUBLIC_BASE_URL="$BASE" \
+MINHU_WECHAT_API_BASE="$BASE/simulator/wechat-api" \
+MINHU_RASA_URL="http://127.0.0.1:$RASA_PORT" \
+MINHU_LOG_FORMAT="${MINHU_LOG_FORMAT:-console}" \
+  .venv/bin/minhu serve --host "$HOST" --port "$PORT"
