@@ -90,9 +90,9 @@ class Ingest:
             message, owner=self._owner, lease_seconds=self._lease_seconds
         )
         if not acceptance.new:
-            INBOUND.labels(message.key.channel.value, "duplicate").inc()
+            _inbound_counter(message.key.channel, "duplicate").inc()
             return Submission(reply=acceptance.reply, duplicate=True)
-        INBOUND.labels(message.key.channel.value, "accepted").inc()
+        _inbound_counter(message.key.channel, "accepted").inc()
 
         if passive_budget is None or passive_budget <= 0:
             self._spawn(self.process(message))
@@ -200,6 +200,17 @@ class Ingest:
         """Wait for turns in flight (used on shutdown and in tests)."""
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+# The INBOUND counter's children, looked up once (``labels()`` costs more than ``inc()``).
+_INBOUND_CHILDREN: dict[tuple[Channel, str], Any] = {}
+
+
+def _inbound_counter(channel: Channel, outcome: str) -> Any:
+    child = _INBOUND_CHILDREN.get((channel, outcome))
+    if child is None:
+        child = _INBOUND_CHILDREN[(channel, outcome)] = INBOUND.labels(channel.value, outcome)
+    return child
 
 
 def _close_slot(slot: asyncio.Future[OutboundMessage | None]) -> None:

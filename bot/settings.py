@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)
 
+    # Conversation states kept in each process's cache (0: no cache)
+    state_cache_size: int = Field(default=10_000, ge=0)
+
     # Local simulator of the WeChat server and API (development only)
     simulator_enabled: bool = False
 

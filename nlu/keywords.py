@@ -153,6 +153,7 @@ _EXTRA_CATEGORY_WORDS: dict[str, tuple[str, ...]] = {
     "纪检监察": ("贪污", "受贿", "腐败", "干部", "吃拿卡要", "作风"),
 }
 
+_DIGIT = re.compile(r"\d")  # every entity pattern needs one
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _LANDLINE = re.compile(r"(?<!\d)0\d{2,3}-?\d{7,8}(?!\d)")
 _TICKET_ID = re.compile(r"(?<![A-Za-z0-9])[Mm][Hh]\d{12}(?!\d)")
@@ -165,11 +166,38 @@ class _Match:
 
 
 def _normalise(text: str) -> str:
-    return re.sub(r"\s+", " ", unicodedata.normalize("NFKC", text)).strip()
+    # NFKC, then runs of whitespace as one space and none at the ends:
+    # str.split() and re's \s agree on what whitespace is (str.isspace).
+    return " ".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _trie_pattern(words: list[str]) -> str:
+    """One regex over ``words`` that, like an alternation of them longest first,
+    matches the longest word at the leftmost position, without trying every
+    word at every position: a trie, each word end an optional (greedy) tail."""
+    trie: dict[str, dict] = {}  # type: ignore[type-arg]
+    for word in words:
+        node = trie
+        for char in word:
+            node = node.setdefault(char, {})
+        node[""] = {}
+
+    def render(node: dict) -> str:  # type: ignore[type-arg]
+        branches = [re.escape(char) + render(child) for char, child in node.items() if char]
+        if not branches:
+            return ""
+        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
+        if "" in node:  # a word ends here: the longer ones are tried first
+            return "(?:" + body + ")?"
+        return body
+
+    return render(trie)
 
 
 def extract_entities(text: str) -> tuple[Entity, ...]:
     """Phone numbers and ticket numbers, found by pattern in ``text``."""
+    if _DIGIT.search(text) is None:
+        return ()
     found: list[Entity] = []
     for match in _TICKET_ID.finditer(text):
         found.append(Entity("ticket_id", match.group(0).upper(), match.start(), match.end()))
@@ -189,9 +217,8 @@ class KeywordUnderstanding:
         for category, names in sorted(_taxonomy().items()):
             for word in (*names, *_EXTRA_CATEGORY_WORDS.get(category, ())):
                 owner.setdefault(word, category)
-        # One alternation, longest words first, scanned once per message.
-        ordered = sorted(owner, key=len, reverse=True)
-        self._category_pattern = re.compile("|".join(re.escape(word) for word in ordered))
+        # One pattern, the longest word at each position, scanned once per message.
+        self._category_pattern = re.compile(_trie_pattern(sorted(owner)))
         self._category_of = owner
 
     async def parse(self, text: str) -> Intent:
@@ -224,10 +251,11 @@ class KeywordUnderstanding:
         return _Match("out_of_scope", 0.2)
 
     def _category(self, text: str) -> _Match:
-        scores: dict[str, int] = defaultdict(int)
-        for match in self._category_pattern.finditer(text):
-            word = match.group(0)
-            scores[self._category_of[word]] += len(word)
+        scores: dict[str, int] = {}
+        category_of = self._category_of
+        for word in self._category_pattern.findall(text):
+            category = category_of[word]
+            scores[category] = scores.get(category, 0) + len(word)
         if not scores:
             return _Match(OTHER, 0.3)
         best = max(scores, key=lambda name: scores[name])

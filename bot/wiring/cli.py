@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,6 +26,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False, "timeout_graceful_shutdown": 10,
     }
     if workers > 1:
+        if "state_cache_size" not in settings.model_fields_set:
+            # Workers share conversations, so per-process caches would go stale.
+            os.environ["MINHU_STATE_CACHE_SIZE"] = "0"
         # Each worker process builds its own app from the same environment.
         uvicorn.run("bot.wiring.app:create_app", factory=True, workers=workers, **common)
     else:
@@ -127,7 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, default=None, help="port (default MINHU_PORT)")
     serve.add_argument(
         "--workers", type=int, default=1,
-        help="worker processes (several suit PostgreSQL; SQLite gains little)",
+        help="worker processes (they share the database; each runs its own turns)",
     )
     serve.set_defaults(run=_serve)
 

@@ -17,7 +17,7 @@ from bot.caching import CachingConversationStore
 from bot.delivery import DeliveryWorker
 from bot.dispatcher import Dispatcher
 from bot.ingest import Ingest
-from bot.ports import ChannelSender, HealthCheck, Understanding
+from bot.ports import ChannelSender, ConversationStore, HealthCheck, Understanding
 from bot.settings import Settings
 from bot.types import Channel
 from handlers import build_handlers
@@ -88,8 +88,14 @@ class Container:
                 clock=clock,
             ),
         }
-        # Turns read through a cache of the states this replica saved.
-        self.conversations = CachingConversationStore(self.storage.conversations)
+        # Turns read through a cache of the states this replica saved (off
+        # with several workers, whose caches would keep going stale).
+        size = settings.state_cache_size
+        self.conversations: ConversationStore = (
+            CachingConversationStore(self.storage.conversations, capacity=size)
+            if size > 0
+            else self.storage.conversations
+        )
         self.dispatcher = Dispatcher(
             store=self.conversations,
             understanding=self.understanding,

@@ -25,10 +25,13 @@ from __future__ import annotations
 import sqlite3
 from collections import namedtuple
 from collections.abc import Callable, Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Dialect
 from sqlalchemy.exc import DBAPIError
+
+from integrations.storage.models import UTCDateTime
 
 __all__ = ["BIND_PREFIX", "Prepared"]
 
@@ -73,7 +76,9 @@ class _Plan:
         args: list[tuple[str | None, Any]] = []
         for name in positions:
             bind = compiled.binds[name]
-            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            process = _fast_bind_processor(bind.type, dialect) or bind.type.dialect_impl(
+                dialect
+            ).bind_processor(dialect)
             if name.startswith(BIND_PREFIX) and bind.required:
                 args.append((name[len(BIND_PREFIX) :], process))
             else:  # a literal compiled into the statement
@@ -107,6 +112,38 @@ class _Plan:
 
 class _Unsupported(Exception):
     pass
+
+
+# SQLite's DATETIME text (SQLAlchemy's default storage format), for a UTC datetime.
+_SQLITE_DATETIME_FORMAT = (
+    "%(year)04d-%(month)02d-%(day)02d %(hour)02d:%(minute)02d:%(second)02d.%(microsecond)06d"
+)
+
+
+def _utc_sqlite_datetime(value: datetime | None) -> str | None:
+    """``UTCDateTime``'s bind processing on SQLite in one step: aware → UTC → the
+    text SQLAlchemy's SQLite DATETIME writes (same string, a third of the time)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime given to the database: {value!r}")
+    if value.tzinfo is not UTC:
+        value = value.astimezone(UTC)
+    text = value.replace(tzinfo=None).isoformat(" ")
+    return text if value.microsecond else text + ".000000"
+
+
+def _fast_bind_processor(type_: Any, dialect: Dialect) -> Processor:
+    """A faster processor giving the same values, for the types that have one."""
+    if dialect.name != "sqlite" or type(type_) is not UTCDateTime:
+        return None
+    impl = type_.dialect_impl(dialect)
+    storage = getattr(getattr(impl, "impl", None), "dialect_impl", None)
+    if storage is None or getattr(storage(dialect), "_storage_format", None) != (
+        _SQLITE_DATETIME_FORMAT
+    ):
+        return None
+    return _utc_sqlite_datetime
 
 
 def _row_type(fields: list[str]) -> Any:

@@ -4,8 +4,10 @@ A *unit* is a synchronous function over a SQLAlchemy ``Connection`` (the
 body of one port method). On SQLite every unit goes through
 :class:`SqliteRunner`: a thread owning one pysqlite connection takes whatever
 units have queued up (up to ``max_batch``) and runs them in ONE transaction
-(``BEGIN IMMEDIATE`` … ``COMMIT``), each inside its own ``SAVEPOINT`` so a
-failing unit rolls back alone and only its caller gets the exception. The
+(``BEGIN IMMEDIATE`` … ``COMMIT``); a failing unit rolls back alone and only
+its caller gets the exception (a unit that fails after writing makes the
+batch run again with each unit in its own ``SAVEPOINT``: see
+``SqliteRunner._transaction``). The
 callers' futures are resolved after the commit, with one
 ``call_soon_threadsafe`` per batch: nobody hears "stored" before it is.
 
@@ -18,13 +20,27 @@ thread after the tasks running now have had their turn. So the thread works
 while the loop is idle instead of fighting it for the GIL at every SQLite
 call (each one releases the GIL; winning it back from a busy thread can take
 the whole switch interval), which halved throughput.
+
+Several processes on one file (``minhu serve --workers N``, or replicas on
+one host) would otherwise queue for SQLite's write lock in its busy handler,
+which sleeps in steps of 1 to 100 ms however soon the lock is free. So each
+write transaction is also serialised by an OS lock: ``flock(LOCK_EX)`` on
+``<database>.writer-lock``, taken by the runner thread right before
+``BEGIN IMMEDIATE`` and released right after ``COMMIT``/``ROLLBACK``; the
+kernel wakes a waiter the moment it is released. ``busy_timeout`` stays the
+fallback for connections that do not take that lock (migrations, ad-hoc SQL,
+other tools). The lock is held only for one batch's transaction, whose units
+are synchronous and never wait for anything but SQLite; a process that dies
+holding it releases it with its file descriptors.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import fcntl
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -38,7 +54,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from bot.errors import StorageError
 
-__all__ = ["DRIVER_ERRORS", "SqliteRunner", "Unit", "storage_error"]
+__all__ = ["DRIVER_ERRORS", "WRITER_LOCK_SUFFIX", "SqliteRunner", "Unit", "storage_error"]
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +87,9 @@ class _Job(Generic[T]):
     future: asyncio.Future[T]
     loop: asyncio.AbstractEventLoop
 
+
+# The OS lock file next to the database that serialises writers across processes.
+WRITER_LOCK_SUFFIX = ".writer-lock"
 
 _SAVEPOINT = "SAVEPOINT minhu_unit"
 _RELEASE = "RELEASE SAVEPOINT minhu_unit"
@@ -109,6 +128,8 @@ class SqliteRunner:
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._conn: Connection | None = None
+        self._lock_path = writer_lock_path(engine)
+        self._lock_fd: int | None = None
 
     @property
     def engine(self) -> Engine:
@@ -229,6 +250,16 @@ class SqliteRunner:
     def _connect(self) -> Connection:
         if self._conn is None:
             self._conn = self._engine.connect()
+        if self._lock_fd is None and self._lock_path is not None:
+            try:
+                self._lock_fd = os.open(
+                    self._lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644
+                )
+            except OSError as exc:
+                # Not fatal: SQLite's busy_timeout still serialises the writers.
+                log.warning("no writer lock file %s (%s); relying on busy_timeout",
+                            self._lock_path, exc)
+                self._lock_path = None
         return self._conn
 
     def _disconnect(self) -> None:
@@ -236,25 +267,83 @@ class SqliteRunner:
         if conn is not None:
             with contextlib.suppress(Exception):
                 conn.close()
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(fd)  # also releases the flock, if held
+
+    def _lock_writers(self) -> bool:
+        """Take the cross-process writer lock (blocking); False when there is none."""
+        fd = self._lock_fd
+        if fd is None:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError as exc:  # a filesystem without flock: busy_timeout alone, as before
+            log.warning("cannot lock %s (%s); relying on busy_timeout", self._lock_path, exc)
+            self._lock_path, self._lock_fd = None, None
+            with contextlib.suppress(OSError):
+                os.close(fd)
+            return False
+        return True
+
+    def _unlock_writers(self) -> None:
+        fd = self._lock_fd
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _run_batch(self, batch: list[_Job[Any]]) -> None:
         pending = deque(job for job in batch if not job.future.cancelled())
-        savepoints = len(pending) > 1
+        savepoints = False  # first without: see _transaction
         outcomes: list[_Outcome] = []
         while pending:
-            self._run_transaction(pending, savepoints, outcomes)
+            savepoints = self._run_transaction(pending, savepoints, outcomes) or savepoints
         _deliver(outcomes)
 
     def _run_transaction(
         self, pending: deque[_Job[Any]], savepoints: bool, outcomes: list[_Outcome]
-    ) -> None:
+    ) -> bool:
+        """One transaction over ``pending`` under the writer lock; True: run the
+        units it gave back again, with savepoints."""
+        locked = False
+        try:
+            self._connect()
+            locked = self._lock_writers()
+        except BaseException as exc:
+            outcomes.extend((job, False, storage_error(job.what, exc)) for job in pending)
+            pending.clear()
+            self._disconnect()
+            return False
+        try:
+            return self._transaction(pending, savepoints, outcomes)
+        finally:
+            if locked:
+                self._unlock_writers()
+
+    def _transaction(
+        self, pending: deque[_Job[Any]], savepoints: bool, outcomes: list[_Outcome]
+    ) -> bool:
         """Run units from ``pending`` in one transaction until it is empty or broken.
 
-        Each write unit runs in a SAVEPOINT (unless it is the batch's only
-        unit), so its failure rolls back just that unit. When SQLite itself
-        rolled back the whole transaction (some errors do, e.g. a full disk),
-        every unit that had succeeded in it fails too, and the rest of
-        ``pending`` is left for a new transaction.
+        A failing unit must leave no trace while the others commit. Most
+        failures write nothing (a lost optimistic lock is found by an UPDATE
+        that matched no row; a failing statement is undone by SQLite itself),
+        so the units first run without savepoints, which cost two statements
+        each: a unit that fails without having changed a row
+        (``total_changes`` is where it was; units run no DDL, which it does
+        not count) simply fails. Should one fail
+        after changing rows, or SQLite roll back the transaction, the whole
+        transaction is rolled back and every unit of it is given back to
+        ``pending`` (returns True) to run again, each write unit in its own
+        SAVEPOINT this time. Units are functions of the connection only, so
+        running one again after a rollback is safe; nobody has heard its
+        outcome yet.
+
+        With savepoints, a unit's failure rolls back to its savepoint; when
+        SQLite itself rolled back the whole transaction (some errors do, e.g. a
+        full disk), every unit that had succeeded in it fails too, and the
+        rest of ``pending`` is left for a new transaction.
         """
         try:
             conn = self._connect()
@@ -266,8 +355,10 @@ class SqliteRunner:
             outcomes.extend((job, False, storage_error(job.what, exc)) for job in pending)
             pending.clear()
             self._disconnect()
-            return
+            return False
         done: list[tuple[_Job[Any], Any]] = []
+        failed: list[_Outcome] = []
+        ran: list[_Job[Any]] = []  # in order, to give them back as they came
         rollback_all = False
         lost_cause: BaseException | None = None
         # SAVEPOINTs straight on the driver: SQLAlchemy's begin_nested() compiles
@@ -277,6 +368,7 @@ class SqliteRunner:
         while pending:
             job = pending.popleft()
             savepoint = savepoints and job.write
+            changes = dbapi.total_changes
             try:
                 if savepoint:
                     dbapi.execute(_SAVEPOINT)
@@ -284,33 +376,50 @@ class SqliteRunner:
                 if savepoint:
                     dbapi.execute(_RELEASE)
             except BaseException as exc:
-                outcomes.append((job, False, storage_error(job.what, exc)))
+                outcome: _Outcome = (job, False, storage_error(job.what, exc))
                 try:
                     if savepoint:
                         dbapi.execute(_ROLLBACK_TO)
                         dbapi.execute(_RELEASE)
-                    elif job.write:
-                        rollback_all = True  # the only unit: roll back the transaction
-                        break
+                    elif job.write and (
+                        not savepoints
+                        and dbapi.total_changes != changes
+                    ):
+                        # Changed rows, then failed: start over with savepoints.
+                        self._rollback(conn, transaction)
+                        pending.appendleft(job)
+                        pending.extendleft(reversed(ran))
+                        return True
                     alive = bool(getattr(dbapi, "in_transaction", True))
                 except BaseException as rollback_error:
                     alive, exc = False, rollback_error
                 if not alive:
+                    if not savepoints:
+                        # SQLite rolled it all back: run them all again, with savepoints.
+                        self._rollback(conn, transaction)
+                        pending.appendleft(job)
+                        pending.extendleft(reversed(ran))
+                        return True
+                    outcomes.append(outcome)
                     rollback_all, lost_cause = True, exc
                     break
+                failed.append(outcome)
             else:
                 done.append((job, value))
+            ran.append(job)
+        outcomes.extend(failed)
         if rollback_all:
             outcomes.extend((job, False, _lost(job.what, lost_cause)) for job, _ in done)
             self._rollback(conn, transaction)
-            return
+            return False
         try:
             transaction.commit()
         except BaseException as exc:
             outcomes.extend((job, False, _commit_failed(job.what, exc)) for job, _ in done)
             self._rollback(conn, transaction)
-            return
+            return False
         outcomes.extend((job, True, value) for job, value in done)
+        return False
 
     def _rollback(self, conn: Connection, transaction: Any) -> None:
         # Also when no longer active (after a failed commit): that closes it out
@@ -322,6 +431,16 @@ class SqliteRunner:
                 dbapi.rollback()  # type: ignore[union-attr]
         except Exception:
             self._disconnect()  # in an unknown state: start over with a new connection
+
+
+def writer_lock_path(engine: Engine) -> str | None:
+    """``<database>.writer-lock`` for a SQLite file; None for memory/URI databases."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database == ":memory:":
+        return None
+    if database.startswith("file:") or engine.url.query.get("uri"):
+        return None
+    return os.path.abspath(os.path.expanduser(database)) + WRITER_LOCK_SUFFIX
 
 
 def _lost(what: str, cause: BaseException | None) -> StorageError:

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from bot.errors import MalformedPayload
 from bot.types import (
@@ -165,14 +166,15 @@ def _event_id(common: Common, event: str, extra: str | None = None) -> str:
     return f"{base}:{extra}" if extra else base
 
 
-def _message(fields: Fields, common: Common, kind: InboundKind) -> InboundMessage:
-    """The base of a message; converters add their fields with ``replace``."""
+def _message(fields: Fields, common: Common, kind: InboundKind, **extra: Any) -> InboundMessage:
+    """A message with the common fields and the converter's ``extra`` ones."""
     return InboundMessage(
         key=common.key,
         message_id=_message_id(fields, common),
         kind=kind,
         received_at=common.received_at,
         raw_type=common.msg_type,
+        **extra,
     )
 
 
@@ -183,8 +185,9 @@ def _event(
     *,
     inbound_kind: InboundKind = InboundKind.EVENT,
     id_extra: str | None = None,
+    **extra: Any,
 ) -> InboundMessage:
-    """The base of an event; converters add their fields with ``replace``."""
+    """An event with the common fields and the converter's ``extra`` ones."""
     event = _required(fields, "Event")
     return InboundMessage(
         key=common.key,
@@ -193,6 +196,7 @@ def _event(
         received_at=common.received_at,
         event=kind,
         raw_type=f"event:{event}",
+        **extra,
     )
 
 
@@ -204,13 +208,15 @@ def _text(fields: Fields, common: Common) -> InboundMessage:
     content = fields.get("Content")
     if content is None:
         raise MalformedPayload("WeChat text message without Content")
-    return replace(_message(fields, common, InboundKind.TEXT), text=content)
+    return _message(fields, common, InboundKind.TEXT, text=content)
 
 
 @message_type("image")
 def _image(fields: Fields, common: Common) -> InboundMessage:
-    return replace(
-        _message(fields, common, InboundKind.IMAGE),
+    return _message(
+        fields,
+        common,
+        InboundKind.IMAGE,
         media_id=_required(fields, "MediaId"),
         media_url=_optional(fields, "PicUrl"),
     )
@@ -221,8 +227,10 @@ def _voice(fields: Fields, common: Common) -> InboundMessage:
     # WeChat's own recognition is going away (domain.md §2): text may be None,
     # and the media id is then what a transcriber works from.
     fmt = _optional(fields, "Format")
-    return replace(
-        _message(fields, common, InboundKind.VOICE),
+    return _message(
+        fields,
+        common,
+        InboundKind.VOICE,
         text=_optional(fields, "Recognition"),
         media_id=_required(fields, "MediaId"),
         media_format=fmt.lower() if fmt else None,
@@ -231,9 +239,7 @@ def _voice(fields: Fields, common: Common) -> InboundMessage:
 
 @message_type("video", "shortvideo")
 def _video(fields: Fields, common: Common) -> InboundMessage:
-    return replace(
-        _message(fields, common, InboundKind.VIDEO), media_id=_required(fields, "MediaId")
-    )
+    return _message(fields, common, InboundKind.VIDEO, media_id=_required(fields, "MediaId"))
 
 
 @message_type("location")
@@ -244,16 +250,18 @@ def _location(fields: Fields, common: Common) -> InboundMessage:
         label=_optional(fields, "Label"),
         precision=_optional_float(fields, "Scale"),
     )
-    return replace(
-        _message(fields, common, InboundKind.LOCATION), location=location, text=location.label
+    return _message(
+        fields, common, InboundKind.LOCATION, location=location, text=location.label
     )
 
 
 @message_type("link")
 def _link(fields: Fields, common: Common) -> InboundMessage:
     parts = [p for p in (_optional(fields, "Title"), _optional(fields, "Description")) if p]
-    return replace(
-        _message(fields, common, InboundKind.LINK),
+    return _message(
+        fields,
+        common,
+        InboundKind.LINK,
         text="\n".join(parts) or None,
         media_url=_optional(fields, "Url"),
     )
@@ -270,7 +278,7 @@ def _unknown_message(fields: Fields, common: Common) -> InboundMessage:
 def _subscribe(fields: Fields, common: Common) -> InboundMessage:
     key = _optional(fields, "EventKey")
     scene = key[len(SCENE_PREFIX) :] if key and key.startswith(SCENE_PREFIX) else key
-    return replace(_event(fields, common, EventKind.SUBSCRIBE), event_key=scene or None)
+    return _event(fields, common, EventKind.SUBSCRIBE, event_key=scene or None)
 
 
 @event_type("unsubscribe")
@@ -280,7 +288,7 @@ def _unsubscribe(fields: Fields, common: Common) -> InboundMessage:
 
 @event_type("SCAN")
 def _scan(fields: Fields, common: Common) -> InboundMessage:
-    return replace(_event(fields, common, EventKind.SCAN), event_key=_optional(fields, "EventKey"))
+    return _event(fields, common, EventKind.SCAN, event_key=_optional(fields, "EventKey"))
 
 
 @event_type("LOCATION")
@@ -290,26 +298,27 @@ def _location_event(fields: Fields, common: Common) -> InboundMessage:
         longitude=_float(fields, "Longitude"),
         precision=_optional_float(fields, "Precision"),
     )
-    return replace(_event(fields, common, EventKind.LOCATION), location=location)
+    return _event(fields, common, EventKind.LOCATION, location=location)
 
 
 @event_type("CLICK")
 def _click(fields: Fields, common: Common) -> InboundMessage:
     key = _required(fields, "EventKey")
-    return replace(
-        _event(fields, common, EventKind.CLICK, id_extra=key), event_key=key, payload=key
-    )
+    return _event(fields, common, EventKind.CLICK, id_extra=key, event_key=key, payload=key)
 
 
 @event_type("VIEW")
 def _view(fields: Fields, common: Common) -> InboundMessage:
-    return replace(_event(fields, common, EventKind.VIEW), event_key=_optional(fields, "EventKey"))
+    return _event(fields, common, EventKind.VIEW, event_key=_optional(fields, "EventKey"))
 
 
 def _unknown_event(fields: Fields, common: Common) -> InboundMessage:
     # Not a resident's action we know (e.g. TEMPLATESENDJOBFINISH): UNKNOWN,
     # so nothing treats it as opening a conversation.
-    return replace(
-        _event(fields, common, EventKind.UNKNOWN, inbound_kind=InboundKind.UNKNOWN),
+    return _event(
+        fields,
+        common,
+        EventKind.UNKNOWN,
+        inbound_kind=InboundKind.UNKNOWN,
         event_key=_optional(fields, "EventKey"),
     )

@@ -319,6 +319,11 @@ def _reply_xml(
         text = f"{text}\n{reply.image_url}"
     if not text.strip():
         return None
+    # Most replies are far below the limit: split only the ones that are not.
+    if len(text) * 4 <= TEXT_LIMIT_BYTES or len(text.encode("utf-8")) <= TEXT_LIMIT_BYTES:
+        return text_reply(
+            to_user=to_user, from_user=from_user, content=text, create_time=create_time
+        )
     parts = split_text(text, TEXT_LIMIT_BYTES)
     if len(parts) > 1:
         # A passive reply is one message; the core should split long answers

@@ -25,6 +25,7 @@ from bot.types import Channel, ConversationKey, InboundKind, InboundMessage
 from integrations.storage import Storage, build_storage, sqlite_sync_engine, upgrade
 from integrations.storage.models import Token
 from integrations.storage.repositories import Database
+from integrations.storage.runner import WRITER_LOCK_SUFFIX
 
 from .conftest import Backend
 
@@ -87,6 +88,73 @@ async def test_a_failing_unit_rolls_back_alone(sql_backend: Backend) -> None:
         assert isinstance(failed, StorageError)
         assert isinstance(failed.__cause__, SQLAlchemyError)
     assert await _token_names(storage) == ["a", "b", "c"]
+
+
+async def test_sqlite_units_run_without_savepoints_unless_one_fails_after_writing(
+    tmp_path: Path,
+) -> None:
+    """A unit that fails before writing anything (a lost optimistic lock) costs the
+    batch nothing; one that fails after writing makes the batch run again, in
+    order, each unit in a savepoint, so that only that unit's writes are undone."""
+    storage = build_storage(f"sqlite+aiosqlite:///{tmp_path / 'sp.db'}")
+    await storage.migrate()
+    db = _database(storage)
+    assert db.runner is not None
+    statements: list[str] = []
+
+    @event.listens_for(db.runner.engine, "connect")
+    def _trace(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.set_trace_callback(statements.append)
+
+    calls: list[str] = []
+
+    def counted(name: str, unit: Any) -> Any:
+        def run(conn: Connection) -> Any:
+            calls.append(name)
+            return unit(conn)
+
+        return run
+
+    def clean_failure(conn: Connection) -> None:
+        conn.execute(text("UPDATE tokens SET value = 'x' WHERE name = 'nobody'"))
+        raise RuntimeError("lost the optimistic lock")
+
+    def dirty_failure(conn: Connection) -> None:
+        _insert_token("doomed")(conn)
+        raise RuntimeError("changed its mind after writing")
+
+    def read_b(conn: Connection) -> list[str]:
+        return [r.name for r in conn.execute(text("SELECT name FROM tokens WHERE name = 'b'"))]
+
+    try:
+        results = await asyncio.gather(
+            db.run("a", counted("a", _insert_token("a"))),
+            db.run("clean", counted("clean", clean_failure)),
+            db.run("b", counted("b", _insert_token("b"))),
+            return_exceptions=True,
+        )
+        assert results[0] == "a" and results[2] == "b"
+        assert isinstance(results[1], RuntimeError)
+        assert calls == ["a", "clean", "b"]  # each ran once
+        assert not any("SAVEPOINT" in s for s in statements)
+
+        calls.clear()
+        statements.clear()
+        again = await asyncio.gather(
+            db.run("c", counted("c", _insert_token("c"))),
+            db.run("dirty", counted("dirty", dirty_failure)),
+            db.run("read b", counted("read b", read_b), write=False),
+            db.run("d", counted("d", _insert_token("d"))),
+            return_exceptions=True,
+        )
+        assert again[0] == "c" and again[2] == ["b"] and again[3] == "d"
+        assert isinstance(again[1], RuntimeError)
+        # Once without savepoints up to the failure, then all again with them.
+        assert calls == ["c", "dirty", "c", "dirty", "read b", "d"]
+        assert any("SAVEPOINT" in s for s in statements)
+        assert await _token_names(storage) == ["a", "b", "c", "d"]
+    finally:
+        await storage.close()
 
 
 async def test_reads_see_the_writes_submitted_before_them(sql_backend: Backend) -> None:
@@ -241,10 +309,15 @@ def test_sqlite_sync_engine_settings(tmp_path: Path) -> None:
     assert pragmas == ["wal", 1, SQLITE_BUSY_TIMEOUT_MS, 1]
 
 
+def _names_in(directory: Path) -> set[str]:
+    return {path.name for path in directory.iterdir()}
+
+
 _PROCESS = """
 import asyncio, sys
 from datetime import UTC, datetime
 from bot.types import Channel, ConversationKey, InboundKind, InboundMessage
+from bot.ports import TurnRecord
 from integrations.storage import build_storage
 
 async def main(url, who):
@@ -252,22 +325,40 @@ async def main(url, who):
     new = 0
     try:
         for batch in range(10):
-            results = await asyncio.gather(*(
-                storage.journal.accept(
-                    InboundMessage(
-                        key=ConversationKey(Channel.WECHAT, "gh", f"u{i % 5}"),
-                        message_id=f"shared-{batch}-{i}",
-                        kind=InboundKind.TEXT,
-                        received_at=datetime(2024, 6, 1, tzinfo=UTC),
-                        text="x",
-                        raw_type="text",
-                    ),
-                    owner=who,
-                    lease_seconds=30,
+            messages = [
+                InboundMessage(
+                    key=ConversationKey(Channel.WECHAT, "gh", f"u{i % 5}"),
+                    message_id=f"shared-{batch}-{i}",
+                    kind=InboundKind.TEXT,
+                    received_at=datetime(2024, 6, 1, tzinfo=UTC),
+                    text="x",
+                    raw_type="text",
                 )
                 for i in range(20)
+            ]
+            results = await asyncio.gather(*(
+                storage.journal.accept(m, owner=who, lease_seconds=30) for m in messages
             ))
             new += sum(r.new for r in results)
+            # Finish the ones this process won, one turn each (conversation
+            # states collide across processes: the optimistic lock decides).
+            for message, result in zip(messages, results):
+                if not result.new:
+                    continue
+                for _ in range(50):
+                    state = await storage.conversations.load(message.key)
+                    state.data_json()
+                    try:
+                        await storage.conversations.complete_turn(TurnRecord(
+                            message=message, state=state, intent=None, handler="t",
+                            passive_reply=None, pushes=[],
+                        ))
+                        break
+                    except Exception as exc:
+                        if type(exc).__name__ != "ConcurrentUpdate":
+                            raise
+                else:
+                    raise AssertionError("a turn never committed")
     finally:
         await storage.close()
     print(new)
@@ -277,7 +368,8 @@ asyncio.run(main(sys.argv[1], sys.argv[2]))
 
 
 async def test_sqlite_several_processes_share_one_file(tmp_path: Path) -> None:
-    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    db = tmp_path / "shared.db"
+    url = f"sqlite+aiosqlite:///{db}"
     await upgrade(url)
     procs = [
         await asyncio.create_subprocess_exec(
@@ -289,9 +381,65 @@ async def test_sqlite_several_processes_share_one_file(tmp_path: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
         )
-        for n in range(3)
+        for n in range(4)
     ]
     outputs = [await proc.communicate() for proc in procs]
     for proc, (_, err) in zip(procs, outputs, strict=True):
         assert proc.returncode == 0, err.decode()
     assert sum(int(out) for out, _ in outputs) == 200  # each message new exactly once
+    # The writers serialised on the OS lock next to the database.
+    assert f"shared.db{WRITER_LOCK_SUFFIX}" in _names_in(tmp_path)
+    storage = build_storage(url)
+    try:
+        assert storage.engine is not None
+        async with storage.engine.connect() as conn:
+            statuses = (
+                await conn.execute(text("SELECT status, count(*) FROM inbound_messages GROUP BY 1"))
+            ).all()
+            versions = (await conn.execute(text("SELECT sum(version) FROM conversations"))).scalar()
+    finally:
+        await storage.close()
+    assert [(str(status), n) for status, n in statuses] == [("finished", 200)]
+    assert versions == 200  # every turn committed exactly once
+
+
+async def test_sqlite_writer_waits_for_the_os_lock_and_wakes_when_released(
+    tmp_path: Path,
+) -> None:
+    """Another process holding ``<db>.writer-lock`` holds off our write transaction;
+    its release lets the write through at once (not after a busy-handler sleep)."""
+    db = tmp_path / "locked.db"
+    url = f"sqlite+aiosqlite:///{db}"
+    await upgrade(url)
+    storage = build_storage(url)
+    holder = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        textwrap.dedent(
+            """
+            import fcntl, os, sys
+            fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o644)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            print("locked", flush=True)
+            sys.stdin.readline()
+            """
+        ),
+        f"{db}{WRITER_LOCK_SUFFIX}",
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert (await asyncio.wait_for(holder.stdout.readline(), 30)) == b"locked\n"
+        write = asyncio.ensure_future(_database(storage).run("t", _insert_token("held")))
+        await asyncio.sleep(0.3)
+        assert not write.done()  # waiting for the other process's lock
+        holder.stdin.write(b"go\n")
+        await holder.stdin.drain()
+        assert await asyncio.wait_for(write, 10) == "held"
+        assert await _token_names(storage) == ["held"]
+    finally:
+        if holder.returncode is None:
+            holder.kill()
+        await holder.wait()
+        await storage.close()

@@ -1,0 +1,1 @@
+"""Load benchmarks on loopback (see bench/README.md)."""
