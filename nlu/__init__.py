@@ -1,0 +1,1 @@
+"""NLU side of minhu: input normalisation, evaluation maths and the Rasa project (nlu/rasa)."""

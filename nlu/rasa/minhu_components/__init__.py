@@ -1,0 +1,1 @@
+"""Custom Rasa components for minhu (importable with cwd = nlu/rasa)."""
