@@ -87,8 +87,8 @@ def _traditional_marks() -> frozenset[str]:
 
     Built from the same dictionaries the converter loads: the keys of the
     character table, and the characters of every phrase whose conversion
-    differs (those of its characters that change). Text with none of them is left as it is without running the
-    (pure Python, comparatively slow) converter.
+    differs (those of its characters that change). Text with none of them
+    is left as it is without running the (pure Python, slow) converter.
     """
     import opencc
 
