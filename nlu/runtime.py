@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -118,10 +119,19 @@ def train(
     )
     assert process.stdout is not None
     tail: list[str] = []
+    shown_epochs = ""
     for line in process.stdout:
         line = line.rstrip()
         tail = [*tail[-40:], line]
-        if _worth_showing(line):
+        epochs = _EPOCHS.search(line)
+        if epochs:
+            # Progress bars redraw many times per epoch: show each tenth once.
+            done, total = int(epochs.group(1)), int(epochs.group(2))
+            step = f"{done * 10 // max(total, 1)}"
+            if step != shown_epochs:
+                shown_epochs = step
+                progress(f"  epochs {done}/{total}")
+        elif _worth_showing(line):
             progress(f"  {line[-160:]}")
     if process.wait() != 0 or not model.exists():
         detail = "\n".join(tail[-20:])
@@ -134,10 +144,11 @@ def train(
     return model, True
 
 
+_EPOCHS = re.compile(r"Epochs:.*?\|\s*(\d+)/(\d+)")
+
+
 def _worth_showing(line: str) -> bool:
-    # Rasa's epoch bars redraw with carriage returns; show each stage and
-    # the last state of each bar rather than thousands of redraws.
-    return bool(line) and ("Epochs:" in line or "INFO" in line or "Your Rasa model" in line
+    return bool(line) and ("INFO" in line or "Your Rasa model" in line
                            or "Training" in line or "Error" in line)
 
 
