@@ -43,7 +43,7 @@ def test_held_out_targets_hold(rasa_server: RasaServer) -> None:
 
 def test_nlu_parse_command_line_contract(rasa_server: RasaServer) -> None:
     lines = [
-        {"text": "我要投訴幸福里小區門口的燒烤攤，油煙太大，電話13812345678"},
+        {"text": "我要投訴河邊的化工廠偷偷排廢水，河水都變黑發臭了，電話13812345678"},
         {"text": "ｍｈ２０２６１１２３００１７办到哪一步了"},
         {"text": "今天天气怎么样"},
     ]
@@ -91,7 +91,7 @@ async def test_one_nlu_call_per_message_and_none_for_buttons(
     try:
         async with running_system(tmp_path, understanding=understanding) as system:
             residents = system.residents
-            reply = await residents.send_text("qian", "我要投诉楼下烧烤店油烟太大，熏得没法开窗")
+            reply = await residents.send_text("qian", "投诉隔壁工厂晚上排废气，臭得睡不着")
             assert reply is not None and "投诉" in reply and "环境保护" in reply
             assert transport.parses == 1
             await residents.subscribe("qian")  # an event: no NLU
