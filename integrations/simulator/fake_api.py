@@ -125,6 +125,21 @@ class FakeWeChatAPI:
             return None
         return value if isinstance(value, dict) else None
 
+    def _push_request(
+        self, access_token: str | None, body: bytes | str
+    ) -> tuple[dict[str, Any], Resident] | dict[str, Any]:
+        """What every push checks first, in WeChat's order: token, JSON body,
+        recipient. Returns (payload, resident), or the error to answer."""
+        if (bad := self._check_token(access_token)) is not None:
+            return bad
+        payload = self._json(body)
+        if payload is None:
+            return _error(47001, "data format error")
+        target = self._recipient(payload)
+        if isinstance(target, dict):
+            return target
+        return payload, target
+
     def _recipient(self, payload: Mapping[str, Any]) -> Resident | dict[str, Any]:
         touser = payload.get("touser")
         resident = self.world.residents.get(touser) if isinstance(touser, str) else None
@@ -159,14 +174,10 @@ class FakeWeChatAPI:
     def _custom_send(
         self, access_token: str | None, body: bytes | str
     ) -> tuple[dict[str, Any], str | None]:
-        if (bad := self._check_token(access_token)) is not None:
-            return bad, None
-        payload = self._json(body)
-        if payload is None:
-            return _error(47001, "data format error"), None
-        target = self._recipient(payload)
-        if isinstance(target, dict):
-            return target, None
+        checked = self._push_request(access_token, body)
+        if isinstance(checked, dict):
+            return checked, None
+        payload, target = checked
         parsed = self._parse_custom(payload)
         if isinstance(parsed, dict):
             return parsed, target.openid
@@ -239,14 +250,10 @@ class FakeWeChatAPI:
     def _template_send(
         self, access_token: str | None, body: bytes | str
     ) -> tuple[dict[str, Any], str | None]:
-        if (bad := self._check_token(access_token)) is not None:
-            return bad, None
-        payload = self._json(body)
-        if payload is None:
-            return _error(47001, "data format error"), None
-        target = self._recipient(payload)
-        if isinstance(target, dict):
-            return target, None
+        checked = self._push_request(access_token, body)
+        if isinstance(checked, dict):
+            return checked, None
+        payload, target = checked
         template_id = payload.get("template_id")
         if not isinstance(template_id, str) or not template_id:
             return _error(40037, "invalid template_id"), target.openid
