@@ -127,7 +127,10 @@ class MemoryDatabase:
 
     def open_window(self, message: InboundMessage) -> None:
         key = message.key.as_str()
-        opened, expires, quota = _window_for(message)
+        window = _window_for(message)
+        if window is None:
+            return
+        opened, expires, quota = window
         current = self.windows.get(key)
         if (
             current is not None

@@ -43,15 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.errors import ConcurrentUpdate, StorageError
 from bot.ports import Acceptance, PendingDelivery, TurnRecord
-from bot.state import (
-    EVENT_WINDOW,
-    EVENT_WINDOW_QUOTA,
-    MESSAGE_WINDOW,
-    MESSAGE_WINDOW_QUOTA,
-    ConversationState,
-    ReplyWindow,
-)
-from bot.types import ConversationKey, InboundKind, InboundMessage, OutboundMessage
+from bot.state import ConversationState, ReplyWindow, window_allowance
+from bot.types import ConversationKey, InboundMessage, OutboundMessage
 from integrations.storage.codec import (
     as_utc,
     inbound_from_json,
@@ -313,12 +306,15 @@ class SqlInboundJournal:
 # -- conversations ----------------------------------------------------------------------
 
 
-def _window_for(message: InboundMessage) -> tuple[datetime, datetime, int]:
-    """(opened_at, expires_at, quota) of the window ``message`` opens (ReplyWindow.open_for)."""
+def _window_for(message: InboundMessage) -> tuple[datetime, datetime, int] | None:
+    """(opened_at, expires_at, quota) of the window ``message`` opens, by the
+    core's rule (``bot.state.window_allowance``); None when it opens none."""
+    allowance = window_allowance(message)
+    if allowance is None:
+        return None
+    length, quota = allowance
     received = as_utc(message.received_at)
-    if message.kind is InboundKind.EVENT:
-        return received, received + EVENT_WINDOW, EVENT_WINDOW_QUOTA
-    return received, received + MESSAGE_WINDOW, MESSAGE_WINDOW_QUOTA
+    return received, received + length, quota
 
 
 def _open_window_statement(db: Database) -> Insert:
@@ -354,8 +350,11 @@ def _open_window_statement(db: Database) -> Insert:
     return cast(Insert, stmt)
 
 
-def _window_params(message: InboundMessage) -> dict[str, Any]:
-    opened, expires, quota = _window_for(message)
+def _window_params(message: InboundMessage) -> dict[str, Any] | None:
+    window = _window_for(message)
+    if window is None:
+        return None
+    opened, expires, quota = window
     return {
         "window_key": message.key.as_str(),
         "window_opened_at": opened,
@@ -482,8 +481,8 @@ class SqlConversationStore:
             "passive_reply": (
                 outbound_to_json(record.passive_reply) if record.passive_reply else None
             ),
-            **_window_params(message),
         }
+        window = _window_params(message)
         pushes = [
             {"conversation_key": params["key"], "message": outbound_to_json(push), "now": now}
             for push in record.pushes
@@ -511,7 +510,8 @@ class SqlConversationStore:
                 )
             if pushes:
                 _exec(conn, self._enqueue, pushes)
-            _exec(conn, self._open_window, params)
+            if window is not None:
+                _exec(conn, self._open_window, window)
 
         await self._db.run("complete_turn", unit)
         state.version += 1
@@ -685,6 +685,8 @@ class SqlReplyWindows:
 
     async def open(self, message: InboundMessage) -> None:
         params = _window_params(message)
+        if params is None:
+            return
 
         def unit(conn: Connection) -> None:
             _exec(conn, self._open, params)

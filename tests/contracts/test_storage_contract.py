@@ -522,6 +522,23 @@ async def test_event_after_exhausted_message_window_opens_event_window(
     assert (window.quota, window.used) == (3, 0)
 
 
+@pytest.mark.parametrize(
+    "event", [EventKind.UNSUBSCRIBE, EventKind.LOCATION, EventKind.UNKNOWN]
+)
+async def test_events_that_are_not_the_residents_act_open_no_window(
+    storage: Storage, clock: FakeClock, event: EventKind
+) -> None:
+    # Unsubscribing, an automatic location report or a notice about our own
+    # push opens nothing: WeChat would refuse a push after them.
+    message = replace(event_message(clock, f"x-{event}"), event=event, event_key=None)
+    assert await accept(storage, message)
+    await storage.conversations.complete_turn(
+        turn(message, await storage.conversations.load(KEY))
+    )
+    await storage.windows.open(message)
+    assert not await storage.windows.reserve(KEY, clock.now)
+
+
 # -- delivery queue -----------------------------------------------------------------------
 
 
