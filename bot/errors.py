@@ -17,13 +17,17 @@ APIs) into these and keep the original as ``__cause__``::
     ├── ChannelAPIError            a channel API answered with an error code
     │   └── TokenExpired           its access token is invalid; refresh once
     └── BackendError               the ticket backend failed
-        └── BackendUnavailable     it is down or timed out; retry later
+        ├── BackendUnavailable     it is down, timed out or answered 5xx; retry later
+        ├── BackendRejected        it refused the request (4xx); retrying will not help
+        │   └── TicketNotFound     no such ticket (or not the resident's)
+        └── UnsupportedByBackend   this backend has no such operation (plain Open311)
 """
 
 from __future__ import annotations
 
 __all__ = [
     "BackendError",
+    "BackendRejected",
     "BackendUnavailable",
     "BadRequest",
     "ChannelAPIError",
@@ -35,8 +39,10 @@ __all__ = [
     "PermanentDeliveryError",
     "SignatureError",
     "StorageError",
+    "TicketNotFound",
     "TokenExpired",
     "UnderstandingError",
+    "UnsupportedByBackend",
     "WindowClosed",
 ]
 
@@ -100,4 +106,18 @@ class BackendError(MinhuError):
 
 
 class BackendUnavailable(BackendError):
+    pass
+
+
+class BackendRejected(BackendError):
+    def __init__(self, message: str, *, status_code: int | None = None) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+class TicketNotFound(BackendRejected):
+    pass
+
+
+class UnsupportedByBackend(BackendError):
     pass

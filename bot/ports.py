@@ -7,25 +7,47 @@ root (``bot.wiring``) picks which. Each port has one contract test suite in
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from bot.state import ConversationState, ReplyWindow
-from bot.types import Channel, ConversationKey, InboundMessage, Intent, OutboundMessage
+from bot.types import (
+    Channel,
+    ConversationKey,
+    InboundMessage,
+    Intent,
+    OutboundMessage,
+    Ticket,
+    TicketDraft,
+    TicketStatus,
+)
 
 __all__ = [
+    "BACKEND_CAPABILITIES",
     "Acceptance",
     "ChannelSender",
     "Clock",
     "ConversationStore",
     "DeliveryQueue",
     "FallbackNotifier",
+    "FilingReceipt",
     "HealthCheck",
     "InboundJournal",
+    "KnowledgeAnswer",
+    "KnowledgeBase",
     "PendingDelivery",
+    "RatingResult",
     "ReplyWindows",
+    "StaffAlerts",
+    "SubmissionState",
+    "SubmitResult",
+    "TicketBackend",
+    "TicketLedger",
+    "TicketRecord",
+    "Tickets",
     "TokenStore",
     "TurnRecord",
     "Understanding",
@@ -183,3 +205,225 @@ class HealthCheck(Protocol):
     async def check(self) -> None:
         """Return when healthy; raise with a short reason otherwise."""
         ...
+
+
+# ---------------------------------------------------------------- tickets
+
+# Operations beyond standard Open311 that a backend may offer (minhu's
+# built-in work-order service offers them all).
+BACKEND_CAPABILITIES = frozenset(
+    {"history", "supplement", "withdraw", "rating", "webhooks"}
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FilingReceipt:
+    """What a backend answers to a new request.
+
+    Open311 gives either the ticket id at once or a ``token`` to look it up
+    later (``GET tokens/{token}``)."""
+
+    ticket_id: str | None
+    token: str | None = None
+    department: str | None = None
+    due_at: datetime | None = None
+    notice: str | None = None
+
+
+class TicketBackend(Protocol):
+    """A work-order system reached over HTTP (Open311 GeoReport v2, plus
+    minhu's extensions where ``capabilities`` says so).
+
+    Raises ``BackendUnavailable`` when a retry may help (down, timeout, 5xx),
+    ``BackendRejected``/``TicketNotFound`` when it will not, and
+    ``UnsupportedByBackend`` for an operation the backend lacks.
+    """
+
+    name: str
+    capabilities: frozenset[str]
+
+    async def file(
+        self, draft: TicketDraft, *, idempotency_key: str, account_id: str
+    ) -> FilingReceipt:
+        """File a request. Sending the same ``idempotency_key`` again must not
+        make a second ticket on a backend that honours it."""
+        ...
+
+    async def resolve_token(self, token: str) -> str | None:
+        """The ticket id behind a filing token, or None while there is none yet."""
+        ...
+
+    async def get(self, ticket_id: str) -> Ticket: ...
+
+    async def get_many(self, ticket_ids: Sequence[str]) -> list[Ticket]:
+        """The tickets found among ``ticket_ids`` (unknown ids are left out)."""
+        ...
+
+    async def supplement(
+        self, ticket_id: str, *, text: str, photos: Sequence[str], idempotency_key: str
+    ) -> Ticket: ...
+
+    async def withdraw(self, ticket_id: str, *, reason: str, idempotency_key: str) -> Ticket: ...
+
+    async def rate(
+        self, ticket_id: str, *, score: int, comment: str | None, idempotency_key: str
+    ) -> Ticket:
+        """Record the resident's rating (5 best … 1 worst); the backend reopens
+        the ticket (重办) at or below ``REOPEN_AT_OR_BELOW``."""
+        ...
+
+
+class SubmissionState(enum.StrEnum):
+    PENDING = "pending"      # accepted from the resident, not yet filed
+    FILED = "filed"          # the backend gave it a ticket id (or a token)
+    REJECTED = "rejected"    # the backend refused it for good
+
+
+@dataclass(frozen=True, slots=True)
+class TicketRecord:
+    """The bot's own record of one resident's request: the outbox entry
+    until it is filed, then the link from the ticket back to the conversation."""
+
+    submission_id: str
+    key: ConversationKey
+    draft: TicketDraft
+    state: SubmissionState
+    created_at: datetime
+    attempts: int = 0
+    ticket_id: str | None = None
+    token: str | None = None
+    status: TicketStatus | None = None
+    status_at: datetime | None = None
+    rating: int | None = None
+    error: str | None = None
+
+
+class TicketLedger(Protocol):
+    """Durable store of the residents' requests on the bot's side."""
+
+    async def add(
+        self, key: ConversationKey, draft: TicketDraft, *, submission_id: str,
+        hold_seconds: float = 0.0,
+    ) -> tuple[TicketRecord, bool]:
+        """Queue a confirmed request; idempotent on ``submission_id``: a repeat
+        returns the stored record and False. The new entry is not due for
+        ``hold_seconds`` (while the caller tries to file it itself)."""
+        ...
+
+    async def claim_pending(
+        self, *, owner: str, now: datetime, lease_seconds: float, limit: int
+    ) -> list[TicketRecord]:
+        """Due submissions (pending, or filed with only a token), leased to
+        ``owner`` so that one replica files each at a time."""
+        ...
+
+    async def mark_filed(
+        self, submission_id: str, *, ticket_id: str | None, token: str | None,
+        status: TicketStatus | None,
+    ) -> TicketRecord: ...
+
+    async def mark_retry(
+        self, submission_id: str, *, error: str, retry_at: datetime | None
+    ) -> None:
+        """A failed attempt; ``retry_at=None`` marks it rejected for good."""
+        ...
+
+    async def get(self, submission_id: str) -> TicketRecord | None: ...
+
+    async def by_ticket(self, ticket_id: str) -> TicketRecord | None: ...
+
+    async def for_conversation(
+        self, key: ConversationKey, *, limit: int = 20
+    ) -> list[TicketRecord]:
+        """The resident's requests, newest first."""
+        ...
+
+    async def record_status(self, ticket_id: str, status: TicketStatus, at: datetime) -> bool:
+        """Remember the latest status; False when ``at`` is not newer than the stored one."""
+        ...
+
+    async def record_rating(self, ticket_id: str, score: int) -> bool:
+        """Remember the rating; False if the ticket was rated already (one per matter)."""
+        ...
+
+    async def open_tickets(self, *, limit: int) -> list[TicketRecord]:
+        """Filed tickets not yet closed or withdrawn, least recently checked first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class SubmitResult:
+    """``ticket`` when the backend filed it at once; otherwise it is queued
+    and the resident hears the number when it is filed."""
+
+    record: TicketRecord
+    ticket_id: str | None
+    due_at: datetime | None = None
+    department: str | None = None
+    repeated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class RatingResult:
+    accepted: bool
+    already_rated: bool = False
+    reopened: bool = False
+    ticket: Ticket | None = None
+
+
+class Tickets(Protocol):
+    """What handlers may do with tickets (``bot.tickets.TicketDesk``)."""
+
+    async def submit(
+        self, key: ConversationKey, draft: TicketDraft, *, submission_id: str
+    ) -> SubmitResult:
+        """Queue durably, then try to file once, briefly. Never raises for a
+        backend outage: the request stays queued and is filed later."""
+        ...
+
+    async def mine(self, key: ConversationKey, *, limit: int = 10) -> list[TicketRecord]: ...
+
+    async def lookup(self, key: ConversationKey, ticket_id: str) -> Ticket | None:
+        """One of the resident's own tickets with its timeline; None for
+        anyone else's or an unknown number."""
+        ...
+
+    async def supplement(
+        self, key: ConversationKey, ticket_id: str, *, text: str, photos: Sequence[str],
+        submission_id: str,
+    ) -> Ticket: ...
+
+    async def withdraw(
+        self, key: ConversationKey, ticket_id: str, *, submission_id: str
+    ) -> Ticket: ...
+
+    async def rate(
+        self, key: ConversationKey, ticket_id: str, *, score: int, comment: str | None,
+        submission_id: str,
+    ) -> RatingResult: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KnowledgeAnswer:
+    entry_id: str
+    question: str
+    answer: str
+    score: float
+    links: tuple[str, ...] = field(default=())
+
+
+class KnowledgeBase(Protocol):
+    """Answers to common questions, kept as data files staff can edit."""
+
+    async def search(self, text: str) -> KnowledgeAnswer | None:
+        """The best answer when it fits well enough, else None."""
+        ...
+
+
+class StaffAlerts(Protocol):
+    """Tells staff at once about something that cannot wait (an emergency,
+    a bad rating)."""
+
+    async def alert(
+        self, *, kind: str, key: ConversationKey, text: str, ticket_id: str | None = None
+    ) -> None: ...

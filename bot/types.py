@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "RATING_LEVELS",
+    "REOPEN_AT_OR_BELOW",
     "REQUEST_TYPES",
     "Button",
     "Channel",
@@ -28,6 +30,7 @@ __all__ = [
     "Ticket",
     "TicketDraft",
     "TicketStatus",
+    "rating_label",
 ]
 
 
@@ -81,6 +84,9 @@ class EventKind(enum.StrEnum):
     LOCATION = "location"
     CLICK = "click"
     VIEW = "view"
+    # Not from a channel: a change to one of the resident's tickets, fed in
+    # by the ticket desk so that it is handled (and deduplicated) like a turn.
+    TICKET = "ticket"
     UNKNOWN = "unknown"
 
 
@@ -116,6 +122,7 @@ class InboundMessage:
     event: EventKind | None = None
     event_key: str | None = None
     raw_type: str | None = None
+    status_change: StatusChange | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -215,6 +222,30 @@ class TicketStatus(enum.StrEnum):
     REOPENED = "重办"
     WITHDRAWN = "已撤回"
 
+    @property
+    def is_open(self) -> bool:
+        """Still being worked on (a rating or a follow-up may still come)."""
+        return self not in (TicketStatus.CLOSED, TicketStatus.WITHDRAWN)
+
+    @property
+    def is_finished(self) -> bool:
+        """The department has answered: the resident may rate it."""
+        return self in (TicketStatus.FINISHED, TicketStatus.FOLLOWED_UP, TicketStatus.CLOSED)
+
+
+# 好差评 (domain.md §1): five levels, one rating per matter. Index 0 is the
+# best; a score is 5 (非常满意) down to 1 (非常不满意).
+RATING_LEVELS: tuple[str, ...] = ("非常满意", "满意", "基本满意", "不满意", "非常不满意")
+# 不满意 and 非常不满意 reopen the ticket for a follow-up (重办).
+REOPEN_AT_OR_BELOW = 2
+
+
+def rating_label(score: int) -> str:
+    """The level's name for a score from 5 (best) to 1."""
+    if not 1 <= score <= 5:
+        raise ValueError(f"a rating is 1 to 5, not {score}")
+    return RATING_LEVELS[5 - score]
+
 
 @dataclass(frozen=True, slots=True)
 class TicketDraft:
@@ -230,6 +261,7 @@ class TicketDraft:
     photos: tuple[str, ...] = ()
     anonymous: bool = False
     urgent: bool = False
+    district: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,6 +273,12 @@ class Ticket:
     department: str | None = None
     due_at: datetime | None = None
     history: tuple[StatusChange, ...] = field(default=())
+    updated_at: datetime | None = None
+    # The department's latest note to the resident (Open311 status_notes).
+    status_note: str | None = None
+    rating: int | None = None
+    # For a suggestion (建议): whether it was adopted, once decided.
+    adopted: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,3 +289,4 @@ class StatusChange:
     note: str | None = None
     department: str | None = None
     previous: TicketStatus | None = None
+    adopted: bool | None = None

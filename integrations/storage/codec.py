@@ -18,6 +18,9 @@ from bot.types import (
     Location,
     OutboundKind,
     OutboundMessage,
+    StatusChange,
+    TicketDraft,
+    TicketStatus,
 )
 
 __all__ = [
@@ -26,6 +29,10 @@ __all__ = [
     "inbound_to_json",
     "outbound_from_json",
     "outbound_to_json",
+    "status_change_from_json",
+    "status_change_to_json",
+    "ticket_draft_from_json",
+    "ticket_draft_to_json",
     "utc_now",
 ]
 
@@ -101,6 +108,9 @@ def inbound_to_json(message: InboundMessage) -> dict[str, Any]:
         "event": message.event.value if message.event is not None else None,
         "event_key": message.event_key,
         "raw_type": message.raw_type,
+        "status_change": (
+            status_change_to_json(message.status_change) if message.status_change else None
+        ),
     }
 
 
@@ -120,4 +130,65 @@ def inbound_from_json(data: dict[str, Any]) -> InboundMessage:
         event=EventKind(event) if event is not None else None,
         event_key=data.get("event_key"),
         raw_type=data.get("raw_type"),
+        status_change=(
+            status_change_from_json(data["status_change"]) if data.get("status_change") else None
+        ),
+    )
+
+
+def status_change_to_json(change: StatusChange) -> dict[str, Any]:
+    return {
+        "ticket_id": change.ticket_id,
+        "status": change.status.value,
+        "at": as_utc(change.at).isoformat(),
+        "note": change.note,
+        "department": change.department,
+        "previous": change.previous.value if change.previous else None,
+        "adopted": change.adopted,
+    }
+
+
+def status_change_from_json(data: dict[str, Any]) -> StatusChange:
+    previous = data.get("previous")
+    adopted = data.get("adopted")
+    return StatusChange(
+        ticket_id=data["ticket_id"],
+        status=TicketStatus(data["status"]),
+        at=as_utc(datetime.fromisoformat(data["at"])),
+        note=data.get("note"),
+        department=data.get("department"),
+        previous=TicketStatus(previous) if previous else None,
+        adopted=None if adopted is None else bool(adopted),
+    )
+
+
+def ticket_draft_to_json(draft: TicketDraft) -> dict[str, Any]:
+    return {
+        "request_type": draft.request_type,
+        "category": draft.category,
+        "description": draft.description,
+        "address": draft.address,
+        "location": _location_to_json(draft.location),
+        "occurred_at": draft.occurred_at,
+        "phone": draft.phone,
+        "photos": list(draft.photos),
+        "anonymous": draft.anonymous,
+        "urgent": draft.urgent,
+        "district": draft.district,
+    }
+
+
+def ticket_draft_from_json(data: dict[str, Any]) -> TicketDraft:
+    return TicketDraft(
+        request_type=data["request_type"],
+        category=data.get("category") or "其他",
+        description=data.get("description") or "",
+        address=data.get("address"),
+        location=_location_from_json(data.get("location")),
+        occurred_at=data.get("occurred_at"),
+        phone=data.get("phone"),
+        photos=tuple(data.get("photos") or ()),
+        anonymous=bool(data.get("anonymous")),
+        urgent=bool(data.get("urgent")),
+        district=data.get("district"),
     )
