@@ -1,0 +1,225 @@
+"""Signed session cookies for the staff pages, with a CSRF token in each.
+
+A cookie is ``<payload>.<signature>``, both unpadded base64url: the payload
+is a short ``|``-separated text, the signature its HMAC-SHA256 under a key
+derived from the configured secret. Nothing is stored on the server; a
+session ends when it expires (8 hours), when the browser drops the cookie
+(sign-out), or when the account's password changes or the account is
+deactivated (the page guard checks both on every request).
+
+Two kinds of cookie are signed:
+
+- the session (``s|account id|password stamp|expiry|csrf``), path ``/staff``;
+- the sign-in form's token (``l|expiry|csrf``), path ``/staff/login``: the
+  sign-in form has no session yet, so its CSRF token rides in a cookie of
+  its own (signed double submit).
+
+Both are HttpOnly and SameSite=Lax, and Secure when the public URL is https.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import secrets
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from starlette.responses import Response
+
+from integrations.staff.accounts import StaffAccount
+from integrations.storage.codec import as_utc, utc_now
+
+__all__ = [
+    "COOKIE_PATH",
+    "LOGIN_COOKIE",
+    "LOGIN_COOKIE_PATH",
+    "LOGIN_FORM_LIFETIME",
+    "MIN_SECRET_LENGTH",
+    "SESSION_COOKIE",
+    "SESSION_LIFETIME",
+    "SessionSigner",
+    "StaffSession",
+    "csrf_matches",
+]
+
+SESSION_COOKIE = "minhu_staff_session"
+LOGIN_COOKIE = "minhu_staff_login"
+COOKIE_PATH = "/staff"
+LOGIN_COOKIE_PATH = "/staff/login"
+SESSION_LIFETIME = timedelta(hours=8)
+LOGIN_FORM_LIFETIME = timedelta(hours=2)
+MIN_SECRET_LENGTH = 32
+# Longer cookies are not ours: refuse them before any decoding.
+_MAX_COOKIE_LENGTH = 512
+_KEY_LABEL = b"minhu staff cookies v1"
+_SESSION_KIND = "s"
+_LOGIN_KIND = "l"
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def csrf_matches(expected: str, given: str | None) -> bool:
+    """Constant-time comparison of a form's CSRF token with the session's."""
+    if not given:
+        return False
+    return secrets.compare_digest(expected.encode("utf-8"), given.encode("utf-8"))
+
+
+@dataclass(frozen=True, slots=True)
+class StaffSession:
+    account_id: int
+    stamp: str
+    expires_at: datetime
+    csrf_token: str
+
+
+class SessionSigner:
+    """Makes and checks the staff cookies.
+
+    ``secret`` must be the same on every replica and at least
+    ``MIN_SECRET_LENGTH`` characters; ``secure`` adds the Secure attribute
+    (set it when the public URL is https)."""
+
+    def __init__(
+        self,
+        secret: str | bytes,
+        *,
+        secure: bool,
+        lifetime: timedelta = SESSION_LIFETIME,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> None:
+        raw = secret.encode("utf-8") if isinstance(secret, str) else secret
+        if len(raw) < MIN_SECRET_LENGTH:
+            raise ValueError(f"the staff session secret needs at least {MIN_SECRET_LENGTH} bytes")
+        if lifetime <= timedelta(0):
+            raise ValueError("a session lifetime must be positive")
+        self._key = hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+        self.secure = secure
+        self.lifetime = lifetime
+        self._clock = clock
+
+    def _now(self) -> datetime:
+        return as_utc(self._clock())
+
+    # -- sessions
+
+    def issue(self, account: StaffAccount) -> StaffSession:
+        """A new session for ``account``, with a fresh CSRF token."""
+        return StaffSession(
+            account_id=account.id,
+            stamp=account.session_stamp,
+            expires_at=(self._now() + self.lifetime).replace(microsecond=0),
+            csrf_token=secrets.token_urlsafe(24),
+        )
+
+    def encode(self, session: StaffSession) -> str:
+        expires = int(session.expires_at.timestamp())
+        return self._sign(
+            _SESSION_KIND, str(session.account_id), session.stamp, str(expires),
+            session.csrf_token,
+        )
+
+    def decode(self, value: str | None) -> StaffSession | None:
+        """The session in a cookie value; None when forged, altered, malformed or expired."""
+        fields = self._open(value, _SESSION_KIND, 4)
+        if fields is None:
+            return None
+        account_id, stamp, expires, csrf = fields
+        try:
+            session = StaffSession(
+                account_id=int(account_id),
+                stamp=stamp,
+                expires_at=datetime.fromtimestamp(int(expires), UTC),
+                csrf_token=csrf,
+            )
+        except (ValueError, OverflowError, OSError):
+            return None
+        if session.expires_at <= self._now() or not csrf:
+            return None
+        return session
+
+    # -- the sign-in form's token
+
+    def issue_login_token(self) -> tuple[str, str]:
+        """(cookie value, CSRF token for the form) for one sign-in form."""
+        csrf = secrets.token_urlsafe(24)
+        expires = int((self._now() + LOGIN_FORM_LIFETIME).timestamp())
+        return self._sign(_LOGIN_KIND, str(expires), csrf), csrf
+
+    def login_token(self, value: str | None) -> str | None:
+        """The CSRF token in a valid, unexpired sign-in form cookie."""
+        fields = self._open(value, _LOGIN_KIND, 2)
+        if fields is None:
+            return None
+        expires, csrf = fields
+        try:
+            expires_at = datetime.fromtimestamp(int(expires), UTC)
+        except (ValueError, OverflowError, OSError):
+            return None
+        if expires_at <= self._now() or not csrf:
+            return None
+        return csrf
+
+    # -- cookies on responses
+
+    def set_session_cookie(self, response: Response, session: StaffSession) -> None:
+        response.set_cookie(
+            SESSION_COOKIE, self.encode(session),
+            max_age=int(self.lifetime.total_seconds()), path=COOKIE_PATH,
+            httponly=True, samesite="lax", secure=self.secure,
+        )
+
+    def clear_session_cookie(self, response: Response) -> None:
+        response.delete_cookie(
+            SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=self.secure
+        )
+
+    def set_login_cookie(self, response: Response, value: str) -> None:
+        response.set_cookie(
+            LOGIN_COOKIE, value, max_age=int(LOGIN_FORM_LIFETIME.total_seconds()),
+            path=LOGIN_COOKIE_PATH, httponly=True, samesite="lax", secure=self.secure,
+        )
+
+    def clear_login_cookie(self, response: Response) -> None:
+        response.delete_cookie(
+            LOGIN_COOKIE, path=LOGIN_COOKIE_PATH, httponly=True, samesite="lax",
+            secure=self.secure,
+        )
+
+    # -- signing
+
+    def _signature(self, payload: bytes) -> bytes:
+        return hmac.new(self._key, payload, hashlib.sha256).digest()
+
+    def _sign(self, kind: str, *fields: str) -> str:
+        payload = "|".join((kind, *fields)).encode("utf-8")
+        return f"{_b64(payload)}.{_b64(self._signature(payload))}"
+
+    def _open(self, value: str | None, kind: str, count: int) -> list[str] | None:
+        if not value or len(value) > _MAX_COOKIE_LENGTH or value.count(".") != 1:
+            return None
+        encoded_payload, encoded_signature = value.split(".")
+        try:
+            payload = _unb64(encoded_payload)
+            signature = _unb64(encoded_signature)
+        except (binascii.Error, ValueError):
+            return None
+        if not hmac.compare_digest(signature, self._signature(payload)):
+            return None
+        try:
+            fields = payload.decode("utf-8").split("|")
+        except UnicodeDecodeError:
+            return None
+        if len(fields) != count + 1 or fields[0] != kind:
+            return None
+        return fields[1:]
