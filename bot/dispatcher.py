@@ -12,13 +12,14 @@ import logging
 import time
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 
 from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
 from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS
 from bot.ports import Clock, ConversationStore, Understanding
 from bot.state import ConversationState
-from bot.types import InboundKind, InboundMessage, Intent, OutboundMessage
+from bot.types import EventKind, InboundKind, InboundMessage, Intent, OutboundMessage
 
 __all__ = ["CHOICES_CONTEXT_KEY", "Dispatcher", "TurnOutcome"]
 
@@ -49,6 +50,8 @@ class Dispatcher:
         understanding: Understanding,
         handlers: Sequence[Handler],
         clock: Clock,
+        flow_expiry: timedelta | None = None,
+        flow_expired_notice: str = "",
     ) -> None:
         if not handlers:
             raise ValueError("the dispatcher needs at least one handler (a catch-all last)")
@@ -56,12 +59,19 @@ class Dispatcher:
         self._understanding = understanding
         self._handlers = tuple(handlers)
         self._clock = clock
+        self._flow_expiry = flow_expiry
+        self._flow_expired_notice = flow_expired_notice
 
     async def process(self, message: InboundMessage) -> TurnOutcome:
         state = await self._store.load(message.key)
+        now = self._clock()
+        # A ticket's progress is not the resident's doing: it neither expires
+        # their unfinished flow nor counts as activity in it.
+        from_resident = message.event is not EventKind.TICKET
+        expired = from_resident and self._expire_flow(state, now)
         payload = message.payload or _numbered_choice(state, message)
         intent = await self._understand(message, state, payload)
-        turn = Turn(message=message, state=state, intent=intent, payload=payload, now=self._clock())
+        turn = Turn(message=message, state=state, intent=intent, payload=payload, now=now)
         handler = self._select(turn)
         started = time.perf_counter()
         try:
@@ -71,9 +81,30 @@ class Dispatcher:
             state = await self.process_error(message, handler, exc)
         finally:
             HANDLER_SECONDS.labels(handler.name).observe(time.perf_counter() - started)
-        _remember_choices(state, messages)
-        state.last_active_at = turn.now
+        if expired and self._flow_expired_notice:
+            messages = _with_notice(self._flow_expired_notice, messages)
+        if from_resident or state.flow is None:
+            # A progress push must not take the place of the options of a
+            # question the resident is still answering.
+            _remember_choices(state, messages)
+        if from_resident:
+            state.last_active_at = turn.now
         return TurnOutcome(state=state, intent=intent, handler=handler.name, messages=messages)
+
+    def _expire_flow(self, state: ConversationState, now: datetime) -> bool:
+        """End a flow the resident left for longer than the expiry, before
+        understanding, so the new message is read afresh (with NLU)."""
+        if (
+            self._flow_expiry is None
+            or state.flow is None
+            or state.last_active_at is None
+            or now - state.last_active_at <= self._flow_expiry
+        ):
+            return False
+        log.info("flow %s expired", state.flow, extra={"conversation": state.key.as_str()})
+        state.end_flow()
+        state.context.pop(CHOICES_CONTEXT_KEY, None)
+        return True
 
     async def process_error(
         self, message: InboundMessage, handler: Handler, exc: BaseException
@@ -127,6 +158,17 @@ def _numbered_choice(state: ConversationState, message: InboundMessage) -> str |
         if answer == title:
             return str(payload)
     return None
+
+
+def _with_notice(
+    notice: str, messages: Sequence[OutboundMessage]
+) -> list[OutboundMessage]:
+    """Put ``notice`` in front of the first message's text (one message, not two,
+    so that it still fits a passive reply)."""
+    if not messages:
+        return [OutboundMessage.of_text(notice)]
+    first, *rest = messages
+    return [replace(first, text=f"{notice}\n{first.text}" if first.text else notice), *rest]
 
 
 def _remember_choices(state: ConversationState, messages: Sequence[OutboundMessage]) -> None:

@@ -10,6 +10,8 @@ __all__ = [
     "INBOUND",
     "NLU_FALLBACKS",
     "NLU_REQUESTS",
+    "TICKET_FILINGS",
+    "TICKET_STATUS_EVENTS",
     "TURN_ERRORS",
     "WEBHOOK_REJECTED",
 ]
@@ -46,4 +48,15 @@ DELIVERIES = Counter(
     "minhu_deliveries_total",
     "Outbox delivery attempts by channel and result (sent, retry, dead) and route.",
     ["channel", "result", "via"],
+)
+TICKET_FILINGS = Counter(
+    "minhu_ticket_filings_total",
+    "Attempts to file residents' requests in the ticket backend, by outcome "
+    "(filed, deferred, retry, rejected).",
+    ["outcome"],
+)
+TICKET_STATUS_EVENTS = Counter(
+    "minhu_ticket_status_events_total",
+    "Ticket status changes received, by what became of them (fed, stale, unknown_ticket).",
+    ["outcome"],
 )

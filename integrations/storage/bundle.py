@@ -14,10 +14,12 @@ from bot.ports import (
     HealthCheck,
     InboundJournal,
     ReplyWindows,
+    TicketLedger,
     TokenStore,
 )
 from integrations.storage.codec import utc_now
 from integrations.storage.engine import create_engine
+from integrations.storage.ledger import MemoryTicketLedger, SqlTicketLedger
 from integrations.storage.memory import (
     MemoryConversationStore,
     MemoryDatabase,
@@ -54,6 +56,7 @@ class Storage:
     windows: ReplyWindows
     tokens: TokenStore
     health: HealthCheck
+    tickets: TicketLedger
     engine: AsyncEngine | None = None
     database: Database | None = None
 
@@ -80,6 +83,7 @@ def memory_storage(*, clock: Callable[[], datetime] = utc_now) -> Storage:
         windows=MemoryReplyWindows(db),
         tokens=MemoryTokenStore(db),
         health=MemoryHealth(),
+        tickets=MemoryTicketLedger(clock=clock),
     )
 
 
@@ -105,6 +109,7 @@ def sql_storage(
         windows=SqlReplyWindows(db),
         tokens=SqlTokenStore(db),
         health=DatabaseHealth(db),
+        tickets=SqlTicketLedger(db),
         engine=engine,
         database=db,
     )

@@ -38,6 +38,7 @@ __all__ = [
     "InboundRecord",
     "InboundStatus",
     "ReplyWindowRow",
+    "ResidentTicket",
     "Token",
     "UTCDateTime",
 ]
@@ -184,4 +185,37 @@ class Token(Base):
     name: Mapped[str] = mapped_column(String(128), primary_key=True)
     value: Mapped[str] = mapped_column(Text, nullable=False)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+
+
+class ResidentTicket(Base):
+    """The bot's ledger of residents' requests (``bot.ports.TicketLedger``):
+    the durable outbox of confirmed requests until the backend files them,
+    then the link from the ticket back to the resident's conversation."""
+
+    __tablename__ = "resident_tickets"
+    __table_args__ = (
+        UniqueConstraint("submission_id"),
+        UniqueConstraint("ticket_id"),
+        Index("ix_resident_tickets_state_next_attempt_at", "state", "next_attempt_at"),
+        Index("ix_resident_tickets_conversation_key_id", "conversation_key", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    submission_id: Mapped[str] = mapped_column(String(64), nullable=False)
+    conversation_key: Mapped[str] = mapped_column(String(255), nullable=False)
+    draft: Mapped[dict[str, Any]] = mapped_column(JSON, nullable=False)
+    state: Mapped[str] = mapped_column(String(16), nullable=False)
+    attempts: Mapped[int] = mapped_column(Integer, nullable=False)
+    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
+    lease_owner: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    ticket_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    token: Mapped[str | None] = mapped_column(String(128), nullable=True)
+    status: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    status_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    rating: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, nullable=False)

@@ -25,6 +25,7 @@ from integrations.storage import (
     upgrade,
 )
 from integrations.storage.bundle import sql_storage
+from integrations.storage.ledger import MemoryTicketLedger
 from integrations.storage.memory import (
     MemoryConversationStore,
     MemoryDeliveryQueue,
@@ -35,7 +36,10 @@ from integrations.storage.memory import (
 )
 
 POSTGRES_ENV = "MINHU_TEST_POSTGRES_URL"
-TABLES = ("conversations", "inbound_messages", "deliveries", "reply_windows", "tokens")
+TABLES = (
+    "conversations", "inbound_messages", "deliveries", "reply_windows", "tokens",
+    "resident_tickets",
+)
 
 
 class FakeClock:
@@ -62,6 +66,7 @@ class Backend:
     search_path: str | None = None
     memory: MemoryDatabase | None = None
     opened: list[Storage] = field(default_factory=list)
+    memory_ledger: MemoryTicketLedger | None = None
 
     def replica(self, *, group_commit: bool | None = None) -> Storage:
         if self.memory is not None:
@@ -74,6 +79,7 @@ class Backend:
                 windows=MemoryReplyWindows(db),
                 tokens=MemoryTokenStore(db),
                 health=MemoryHealth(),
+                tickets=self._memory_ledger(),
             )
         else:
             assert self.url is not None
@@ -81,6 +87,12 @@ class Backend:
             storage = sql_storage(engine, url=self.url, clock=self.clock, group_commit=group_commit)
         self.opened.append(storage)
         return storage
+
+    def _memory_ledger(self) -> MemoryTicketLedger:
+        # Replicas in memory share one ledger, as SQL replicas share tables.
+        if self.memory_ledger is None:
+            self.memory_ledger = MemoryTicketLedger(clock=self.clock)
+        return self.memory_ledger
 
     @property
     def is_sql(self) -> bool:

@@ -14,8 +14,8 @@ from typing import Any
 from alembic import context
 from sqlalchemy.engine import Connection
 
+from integrations.storage.all_models import Base
 from integrations.storage.engine import create_engine
-from integrations.storage.models import Base
 
 config = context.config
 target_metadata = Base.metadata
