@@ -6,9 +6,12 @@ from collections.abc import Sequence
 
 from bot.handling import Turn
 from bot.types import EventKind, InboundKind, OutboundMessage
-from handlers.texts import help_message, offer_human
+from handlers.texts import HOTLINE, help_message, offer_human
 
-__all__ = ["FallbackHandler", "SmallTalkHandler", "WelcomeHandler"]
+__all__ = ["HUMAN_MENU_PAYLOAD", "FallbackHandler", "HumanHandler", "SmallTalkHandler",
+           "WelcomeHandler"]
+
+HUMAN_MENU_PAYLOAD = "MENU_HUMAN"
 
 WELCOME = "您好，这里是民呼服务平台。社区大小事，都可以在这里反映、咨询和提建议。"
 
@@ -46,6 +49,21 @@ class SmallTalkHandler:
         assert turn.intent is not None
         turn.state.unclear_turns = 0
         return [OutboundMessage.of_text(_SMALL_TALK_REPLIES[turn.intent.name])]
+
+
+class HumanHandler:
+    name = "human"
+
+    def matches(self, turn: Turn) -> bool:
+        return turn.payload == HUMAN_MENU_PAYLOAD or turn.intent_is("human")
+
+    async def handle(self, turn: Turn) -> Sequence[OutboundMessage]:
+        turn.state.unclear_turns = 0
+        return [
+            OutboundMessage.of_text(
+                f"本渠道的人工坐席暂未接入。需要工作人员帮助，请拨打{HOTLINE}热线。"
+            )
+        ]
 
 
 class FallbackHandler:

@@ -7,17 +7,15 @@ from typing import Any
 
 from bot.handling import Turn
 from bot.types import EventKind, InboundKind, OutboundMessage
+from handlers.intake.form import MAX_PHOTOS
 
 __all__ = [
-    "MAX_PHOTOS",
     "LocationHandler",
     "PhotoHandler",
     "SilentEventHandler",
     "UnreadableHandler",
 ]
 
-# WeChat and the mini-program let a resident attach at most 9 pictures.
-MAX_PHOTOS = 9
 
 
 class PhotoHandler:
@@ -53,13 +51,14 @@ class LocationHandler:
     async def handle(self, turn: Turn) -> Sequence[OutboundMessage]:
         location = turn.message.location
         assert location is not None
-        turn.state.context["location"] = {
-            "latitude": location.latitude,
-            "longitude": location.longitude,
-            "label": location.label,
-        }
+        kept = {"latitude": location.latitude, "longitude": location.longitude,
+                "label": location.label}
         if turn.message.kind is InboundKind.EVENT:
+            # Where the phone is, reported automatically: not necessarily where
+            # the problem is, so it never pre-fills a request's place.
+            turn.state.context["reported_location"] = kept
             return []
+        turn.state.context["location"] = kept
         place = location.label or f"{location.latitude:.5f}, {location.longitude:.5f}"
         return [OutboundMessage.of_text(f"位置已记下：{place}。请说明在这里遇到了什么问题。")]
 

@@ -5,7 +5,28 @@ from __future__ import annotations
 from bot.handling import intent_button
 from bot.types import Button, OutboundMessage
 
-__all__ = ["HELP", "INTENT_LABELS", "MAIN_MENU_BUTTONS", "help_message", "offer_human"]
+__all__ = [
+    "BACKEND_BUSY",
+    "CANCELLED",
+    "FLOW_EXPIRED_NOTICE",
+    "HELP",
+    "HOTLINE",
+    "INTENT_LABELS",
+    "MAIN_MENU_BUTTONS",
+    "TICKET_NOT_FOUND",
+    "help_message",
+    "offer_human",
+]
+
+HOTLINE = "12345"
+
+# Put in front of the reply when the dispatcher ended a flow the resident
+# left unfinished for too long (the lead passes it to the dispatcher).
+FLOW_EXPIRED_NOTICE = "您之前未填完的诉求已超时，已自动取消。"
+
+CANCELLED = "已取消，本次内容没有提交。"
+TICKET_NOT_FOUND = "没有找到这个工单，请核对工单编号。"
+BACKEND_BUSY = f"工单系统暂时连接不上，请稍后再试；着急的话可以拨打{HOTLINE}热线。"
 
 # How an intent is named to the resident on a button.
 INTENT_LABELS: dict[str, str] = {

@@ -75,6 +75,8 @@ _INTENT_RULES: tuple[tuple[str, tuple[str, ...]], ...] = (
     )),
     ("rate", (
         r"评价", r"打分", r"给个好评", r"给个差评",
+        # A level of 好差评 said on its own (domain.md §1).
+        r"^(非常|很|比较|基本|还算)?(不)?满意[。！!]*$",
     )),
     ("praise", (
         r"表扬", r"点赞", r"锦旗", r"赞一下", r"为.*点赞",
