@@ -51,6 +51,29 @@ class Settings(BaseSettings):
     # Conversation states kept in each process's cache (0: no cache)
     state_cache_size: int = Field(default=10_000, ge=0)
 
+    # Dialogue
+    flow_expiry_minutes: float = Field(default=30.0, gt=0)
+    knowledge_dir: str = ""
+
+    # Ticket backend
+    ticket_backend: Literal["builtin", "open311"] = "builtin"
+    open311_base_url: str = ""
+    open311_api_key: SecretStr = SecretStr("minhu-dev-open311-key")
+    open311_jurisdiction_id: str = ""
+    ticket_webhook_secret: SecretStr = SecretStr("minhu-dev-webhook-secret")
+    ticket_poll_seconds: float = Field(default=60.0, ge=0)
+    ticket_inline_timeout_seconds: float = Field(default=2.0, gt=0, lt=4)
+    ticket_retry_seconds: float = Field(default=2.0, gt=0)
+    staff_alert_url: str = ""
+
+    # Staff sign-in (work-order pages, escalation console)
+    staff_session_secret: SecretStr = SecretStr("minhu-dev-staff-session-secret-change-me")
+    staff_demo_accounts: str = ""
+
+    # Built-in work-order service
+    workorder_webhook_url: str = ""
+    workorder_catalogue: str = ""
+
     # Local simulator of the WeChat server and API (development only)
     simulator_enabled: bool = False
 
@@ -65,3 +88,15 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) != 43:
             raise ValueError("MINHU_WECHAT_AES_KEY (EncodingAESKey) must be 43 characters")
         return value
+
+    def open311_url(self) -> str:
+        """Where the bot files tickets: the configured server, or our own built-in one."""
+        if self.open311_base_url:
+            return self.open311_base_url.rstrip("/")
+        return f"{self.public_base_url.rstrip('/')}/open311/v2"
+
+    def workorder_webhook_target(self) -> str:
+        """Where the built-in service posts status changes: the bot's own receiver."""
+        if self.workorder_webhook_url:
+            return self.workorder_webhook_url
+        return f"{self.public_base_url.rstrip('/')}/tickets/webhook"

@@ -30,6 +30,9 @@ cat <<INFO
   minhu is starting on $BASE
     chat simulator : $BASE/simulator
     WeChat webhook : $BASE/wechat
+    work orders    : $BASE/staff/workorders  (demo sign-in: dispatcher / minhu-demo-1,
+                     or the housing bureau's zhujian / minhu-demo-2)
+    Open311 API    : $BASE/open311/v2/services.json
     health         : $BASE/healthz  $BASE/readyz  $BASE/metrics
     Rasa           : http://127.0.0.1:$RASA_PORT (being prepared in the background:
                      var/rasa-env.log, var/rasa-train.log, var/rasa-serve.log;
@@ -38,6 +41,7 @@ cat <<INFO
 INFO
 
 MINHU_SIMULATOR_ENABLED=true \
+MINHU_STAFF_DEMO_ACCOUNTS="${MINHU_STAFF_DEMO_ACCOUNTS:-dispatcher:minhu-demo-1:dispatcher::12345中心值班员;zhujian:minhu-demo-2:department:housing_construction:住建委值班员}" \
 MINHU_PUBLIC_BASE_URL="$BASE" \
 MINHU_WECHAT_API_BASE="$BASE/simulator/wechat-api" \
 MINHU_RASA_URL="http://127.0.0.1:$RASA_PORT" \

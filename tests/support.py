@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import httpx
 from fastapi import FastAPI
@@ -32,17 +32,52 @@ BASE_URL = "http://minhu.test"
 POSTGRES_URL_ENV = "MINHU_TEST_POSTGRES_URL"
 
 
+@dataclass
+class Fault:
+    """Makes the next ``times`` requests whose path starts with ``path`` fail.
+
+    ``down``: the connection is refused, nothing reaches the app.
+    ``lost_answer``: the app handles the request, then the answer is lost.
+    """
+
+    path: str
+    times: int
+    mode: Literal["down", "lost_answer"] = "down"
+    hits: int = 0
+
+
 class LoopbackTransport(httpx.AsyncBaseTransport):
     """Serves ``minhu.test`` from the app under test; refuses every other host."""
 
     def __init__(self) -> None:
         self.app: FastAPI | None = None
+        self.faults: list[Fault] = []
+
+    def fail(
+        self, path: str, *, times: int, mode: Literal["down", "lost_answer"] = "down"
+    ) -> Fault:
+        fault = Fault(path, times, mode)
+        self.faults.append(fault)
+        return fault
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if request.url.host != "minhu.test":
             raise AssertionError(f"the system under test tried to reach {request.url}")
         assert self.app is not None, "the app is not built yet"
-        return await httpx.ASGITransport(app=self.app).handle_async_request(request)
+        fault = next(
+            (f for f in self.faults if f.times > 0 and request.url.path.startswith(f.path)),
+            None,
+        )
+        if fault is not None:
+            fault.times -= 1
+            fault.hits += 1
+            if fault.mode == "down":
+                raise httpx.ConnectError("injected outage", request=request)
+        response = await httpx.ASGITransport(app=self.app).handle_async_request(request)
+        if fault is not None:
+            await response.aread()
+            raise httpx.ReadTimeout("injected: the answer was lost", request=request)
+        return response
 
 
 def use_postgres() -> bool:
@@ -79,6 +114,7 @@ class System:
     residents: SimulatorClient
     http: httpx.AsyncClient
     search_path: str | None
+    transport: LoopbackTransport
 
     @property
     def storage(self) -> Storage:
@@ -127,6 +163,7 @@ async def running_system(
             "wechat_account_id": "gh_minhu_e2e",
             "simulator_enabled": True,
             "outbox_poll_seconds": 0.05,
+            "ticket_retry_seconds": 0.1,
         }
         values.update(overrides)
         settings = Settings(_env_file=None, **values)
@@ -148,7 +185,7 @@ async def running_system(
         try:
             yield System(
                 app, container, settings, simulator, SimulatorClient(simulator), client,
-                search_path,
+                search_path, transport,
             )
         finally:
             await client.aclose()

@@ -13,7 +13,14 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot.logs import configure_logging
 from bot.ports import HealthCheck
 from bot.settings import Settings
+from bot.types import StatusChange
 from bot.wiring.container import Container
+from integrations.staff.sessions import SessionSigner
+from integrations.staff.throttle import SignInThrottle
+from integrations.staff.web import StaffWeb
+from integrations.ticketing.builtin.api import build_open311_router
+from integrations.ticketing.builtin.pages import build_workorder_pages
+from integrations.ticketing.receiver import build_status_webhook
 from integrations.wechat import FastPaths, WeChatWebhook
 
 __all__ = ["create_app"]
@@ -48,9 +55,20 @@ def create_app(
     app.state.container = container
     # The webhook answers WeChat on the hottest path: it is a bare ASGI app
     # reached before FastAPI's routing and request machinery.
-    app.add_middleware(
-        FastPaths, routes={"/wechat": WeChatWebhook(container.wechat_webhook, container.ingest)}
+    async def on_status_change(change: StatusChange, delivery_id: str) -> None:
+        await container.tickets.status_changed(change, delivery_id)
+
+    status_webhook = build_status_webhook(
+        secret=settings.ticket_webhook_secret.get_secret_value(), on_change=on_status_change
     )
+    app.add_middleware(
+        FastPaths,
+        routes={
+            "/wechat": WeChatWebhook(container.wechat_webhook, container.ingest),
+            "/tickets/webhook": status_webhook,
+        },
+    )
+    _mount_staff_and_workorders(app, settings, container)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -75,6 +93,30 @@ def create_app(
     if settings.simulator_enabled:
         _mount_simulator(app, settings, container)
     return app
+
+
+def _mount_staff_and_workorders(app: FastAPI, settings: Settings, container: Container) -> None:
+    """The built-in work-order service (its Open311 API and its staff pages)."""
+    if container.workorders is not None:
+        app.include_router(
+            build_open311_router(
+                container.workorders, api_key=settings.open311_api_key.get_secret_value()
+            ),
+            prefix="/open311/v2",
+        )
+    if container.staff is None or container.storage.database is None:
+        return
+    staff = StaffWeb(
+        container.staff,
+        SessionSigner(
+            settings.staff_session_secret.get_secret_value(),
+            secure=settings.public_base_url.startswith("https://"),
+        ),
+        SignInThrottle(container.storage.database),
+    )
+    app.include_router(staff.router())
+    if container.workorders is not None:
+        app.include_router(build_workorder_pages(container.workorders, staff))
 
 
 async def _run_checks(checks: list[HealthCheck]) -> dict[str, str]:

@@ -7,6 +7,7 @@ import asyncio
 import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from bot.settings import Settings
@@ -113,6 +114,49 @@ def _nlu_eval(args: argparse.Namespace, settings: Settings) -> int:
     )
 
 
+def _staff(args: argparse.Namespace, settings: Settings) -> int:
+    """``minhu staff add|list|passwd|deactivate``: the accounts of the work-order
+    pages and the escalation console."""
+    from integrations.staff.accounts import StaffInputError
+    from integrations.staff.admin import (
+        add_staff_command,
+        deactivate_staff_command,
+        list_staff_command,
+        open_staff_accounts,
+        read_password,
+        set_password_command,
+    )
+    from integrations.ticketing.builtin.catalogue import load_catalogue
+
+    catalogue = load_catalogue(
+        Path(settings.workorder_catalogue) if settings.workorder_catalogue else None
+    )
+    departments = {code: d.name for code, d in catalogue.departments.items()}
+
+    async def run() -> str:
+        async with open_staff_accounts(settings.database_url) as accounts:
+            if args.staff_command == "add":
+                return await add_staff_command(
+                    accounts, username=args.username, password=read_password(sys.stdin),
+                    display_name=args.name or args.username, role=args.role,
+                    department_code=args.department, departments=departments,
+                )
+            if args.staff_command == "passwd":
+                return await set_password_command(
+                    accounts, username=args.username, password=read_password(sys.stdin)
+                )
+            if args.staff_command == "deactivate":
+                return await deactivate_staff_command(accounts, username=args.username)
+            return await list_staff_command(accounts, departments=departments)
+
+    try:
+        print(asyncio.run(run()))
+    except StaffInputError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _redacted(url: str) -> str:
     if "@" not in url or "://" not in url:
         return url
@@ -144,6 +188,26 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_commands.add_parser(
         "menu", help="install the custom menu (我要反映 / 我的诉求 / 转人工)"
     ).set_defaults(run=_wechat_menu)
+
+    staff = commands.add_parser("staff", help="staff accounts (work-order pages, console)")
+    staff_commands = staff.add_subparsers(dest="staff_command", required=True)
+    add = staff_commands.add_parser("add", help="create an account; the password is read "
+                                    "from stdin (--password-stdin)")
+    add.add_argument("username")
+    add.add_argument("--name", default=None, help="display name (default: the username)")
+    add.add_argument("--role", required=True, choices=("dispatcher", "department", "admin"))
+    add.add_argument("--department", default=None, help="department code from the catalogue")
+    add.add_argument("--password-stdin", action="store_true", required=True,
+                     help="read the password from stdin (never from the command line)")
+    add.set_defaults(run=_staff)
+    passwd = staff_commands.add_parser("passwd", help="set a new password (from stdin)")
+    passwd.add_argument("username")
+    passwd.add_argument("--password-stdin", action="store_true", required=True)
+    passwd.set_defaults(run=_staff)
+    deactivate = staff_commands.add_parser("deactivate", help="stop an account signing in")
+    deactivate.add_argument("username")
+    deactivate.set_defaults(run=_staff)
+    staff_commands.add_parser("list", help="list the accounts").set_defaults(run=_staff)
 
     nlu = commands.add_parser("nlu", help="understanding: train, serve, parse, evaluate")
     nlu_commands = nlu.add_subparsers(dest="nlu_command", required=True)

@@ -9,19 +9,38 @@ import os
 import socket
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 
 from bot.caching import CachingConversationStore
-from bot.delivery import DeliveryWorker
+from bot.delivery import Backoff, DeliveryWorker
 from bot.dispatcher import Dispatcher
 from bot.ingest import Ingest
-from bot.ports import ChannelSender, ConversationStore, HealthCheck, Understanding
+from bot.ports import (
+    ChannelSender,
+    ConversationStore,
+    HealthCheck,
+    KnowledgeBase,
+    StaffAlerts,
+    TicketBackend,
+    Understanding,
+)
 from bot.settings import Settings
-from bot.types import Channel
+from bot.tickets import TicketDesk
+from bot.types import Channel, InboundMessage
 from handlers import build_handlers
+from handlers.texts import FLOW_EXPIRED_NOTICE
+from integrations.knowledge import FileKnowledgeBase, default_knowledge_dir
+from integrations.staff.accounts import StaffAccounts
+from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
 from integrations.storage import Storage, build_storage
+from integrations.ticketing.alerts import HttpStaffAlerts, LogStaffAlerts
+from integrations.ticketing.builtin.catalogue import load_catalogue
+from integrations.ticketing.builtin.service import WorkOrderService
+from integrations.ticketing.builtin.webhooks import WebhookDispatcher
+from integrations.ticketing.open311 import BuiltinClient, Open311Client
 from integrations.wechat import (
     TEXT_LIMIT_BYTES,
     TemplateNotifier,
@@ -39,6 +58,18 @@ log = logging.getLogger("minhu.container")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _LateSubmitter:
+    """Breaks the cycle ingest → dispatcher → handlers → ticket desk → ingest:
+    the desk gets this now, the ingest once it exists."""
+
+    def __init__(self) -> None:
+        self.target: Ingest | None = None
+
+    async def submit(self, message: InboundMessage, *, passive_budget: float | None) -> object:
+        assert self.target is not None, "the ingest is not wired yet"
+        return await self.target.submit(message, passive_budget=passive_budget)
 
 
 class Container:
@@ -88,6 +119,59 @@ class Container:
                 clock=clock,
             ),
         }
+        self.alerts: StaffAlerts = (
+            HttpStaffAlerts(self.http, url=settings.staff_alert_url, secret=None,
+                            fallback=LogStaffAlerts())
+            if settings.staff_alert_url
+            else LogStaffAlerts()
+        )
+        self.knowledge: KnowledgeBase = FileKnowledgeBase(
+            Path(settings.knowledge_dir) if settings.knowledge_dir else default_knowledge_dir()
+        )
+        self.workorders: WorkOrderService | None = None
+        self.workorder_webhooks: WebhookDispatcher | None = None
+        self.staff: StaffAccounts | None = None
+        if self.storage.database is not None:
+            self.staff = StaffAccounts(self.storage.database, clock=clock)
+        api_key = settings.open311_api_key.get_secret_value()
+        webhook_secret = settings.ticket_webhook_secret.get_secret_value()
+        if settings.ticket_backend == "builtin":
+            if self.storage.database is None:
+                raise ValueError("the built-in work-order service needs a SQL database "
+                                 "(MINHU_DATABASE_URL=sqlite+aiosqlite:///... or postgresql)")
+            catalogue = load_catalogue(
+                Path(settings.workorder_catalogue) if settings.workorder_catalogue else None
+            )
+            self.workorders = WorkOrderService(
+                self.storage.database, catalogue, clock=clock,
+                webhook_url=settings.workorder_webhook_target(), webhook_secret=webhook_secret,
+            )
+            self.workorder_webhooks = WebhookDispatcher(
+                self.storage.database, self.http, secret=webhook_secret, clock=clock
+            )
+            self.workorders.on_webhook_queued = self.workorder_webhooks.kick
+            self.backend: TicketBackend = BuiltinClient(
+                self.http, base_url=settings.open311_url(), api_key=api_key
+            )
+        else:
+            self.backend = Open311Client(
+                self.http, base_url=settings.open311_url(), api_key=api_key,
+                jurisdiction_id=settings.open311_jurisdiction_id or None,
+            )
+        self._events = _LateSubmitter()
+        self.tickets = TicketDesk(
+            backend=self.backend,
+            ledger=self.storage.tickets,
+            events=self._events,
+            alerts=self.alerts,
+            clock=clock,
+            owner=self.owner,
+            inline_timeout=settings.ticket_inline_timeout_seconds,
+            # Until filed: a week of retries at the 10-minute cap.
+            backoff=Backoff(first=timedelta(seconds=settings.ticket_retry_seconds),
+                            cap=timedelta(minutes=10), attempts=1000),
+            idle_poll_seconds=settings.outbox_poll_seconds,
+        )
         # Turns read through a cache of the states this replica saved (off
         # with several workers, whose caches would keep going stale).
         size = settings.state_cache_size
@@ -99,8 +183,12 @@ class Container:
         self.dispatcher = Dispatcher(
             store=self.conversations,
             understanding=self.understanding,
-            handlers=build_handlers(),
+            handlers=build_handlers(
+                tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts
+            ),
             clock=clock,
+            flow_expiry=timedelta(minutes=settings.flow_expiry_minutes),
+            flow_expired_notice=FLOW_EXPIRED_NOTICE,
         )
         self.worker = DeliveryWorker(
             queue=self.storage.outbox,
@@ -119,6 +207,7 @@ class Container:
             on_pushes=self.worker.kick,
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
         )
+        self._events.target = self.ingest
         self.wechat_webhook = WeChatWebhookConfig(
             token=settings.wechat_token.get_secret_value(),
             encoding_aes_key=(
@@ -141,11 +230,27 @@ class Container:
     async def start(self) -> None:
         if self.settings.migrate_on_start:
             await self.storage.migrate()
+        if self.staff is not None and self.settings.staff_demo_accounts:
+            await seed_demo_accounts(
+                self.staff, parse_demo_accounts(self.settings.staff_demo_accounts)
+            )
         self._stop.clear()
         self._loops = [
             asyncio.create_task(self.worker.run(self._stop), name="outbox"),
             asyncio.create_task(self._recovery_loop(), name="recovery"),
+            asyncio.create_task(self.tickets.run(self._stop), name="ticket-outbox"),
         ]
+        if self.workorder_webhooks is not None:
+            self._loops.append(asyncio.create_task(
+                self.workorder_webhooks.run(self._stop,
+                                            idle_poll_seconds=self.settings.outbox_poll_seconds),
+                name="workorder-webhooks",
+            ))
+        if self.settings.ticket_backend == "open311" and self.settings.ticket_poll_seconds > 0:
+            self._loops.append(asyncio.create_task(
+                self.tickets.run_polling(self._stop, interval=self.settings.ticket_poll_seconds),
+                name="ticket-polling",
+            ))
 
     async def stop(self) -> None:
         self._stop.set()
