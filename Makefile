@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_PORT ?= 55432
 
-.PHONY: run test setup lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench clean
+.PHONY: run test setup lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
 
 setup:
 	@scripts/app-env.sh
@@ -22,7 +22,11 @@ run:
 test: setup lint typecheck imports nlu-model unit-sqlite pg-start unit-postgres
 
 lint: setup
-	$(BIN)/ruff check bot handlers integrations nlu tests bench
+	$(BIN)/ruff check bot handlers integrations nlu tests bench scripts
+
+# The README's screenshots of the ticket loop, taken in headless Chromium.
+screenshots:
+	@scripts/screenshots.sh
 
 typecheck: setup
 	$(BIN)/mypy

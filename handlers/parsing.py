@@ -179,11 +179,22 @@ def _trim_left(phrase: str) -> str | None:
 def find_time(text: str) -> str | None:
     """When it happened, as the resident put it ("昨天晚上", "一个星期了")."""
     normalised = unicodedata.normalize("NFKC", text)
+    found = []
     for pattern in (_TIME, _DURATION):
         match = pattern.search(normalised)
         if match and not match.group(0).isdigit():
-            return match.group(0)
-    return None
+            found.append(match.group(0))
+    if not found:
+        return None
+    # A part of the day on its own ("晚上黑得看不见路") more often describes the
+    # circumstances than dates the problem; a duration, when given, does.
+    if len(found) == 2 and found[0] in _BARE_PARTS_OF_DAY:
+        return found[1]
+    return found[0]
+
+
+_BARE_PARTS_OF_DAY = frozenset({"早上", "上午", "中午", "下午", "傍晚", "晚上", "夜里", "夜间",
+                                "半夜", "凌晨", "白天"})
 
 
 def without_filler(text: str) -> str:

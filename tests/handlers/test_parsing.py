@@ -100,3 +100,9 @@ def test_emergencies_are_recognised_and_ordinary_words_are_not() -> None:
     assert looks_like_emergency("闻到煤气泄漏的味道")
     assert not looks_like_emergency("火锅店油烟太大")
     assert not looks_like_emergency("路灯坏了")
+
+
+def test_a_duration_dates_the_problem_better_than_a_bare_part_of_the_day() -> None:
+    assert find_time("路灯坏了一个星期了，晚上黑得看不见路") == "一个星期了"
+    assert find_time("昨天晚上楼下很吵") == "昨天晚上"
+    assert find_time("晚上有人施工") == "晚上"
