@@ -16,55 +16,17 @@ from __future__ import annotations
 
 import os
 import re
-import socket
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page, sync_playwright
 
-ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.live_server import ROOT, live_minhu
+
 OUT = ROOT / "docs" / "screenshots"
 CHROMIUM = os.environ.get("MINHU_CHROMIUM", "/usr/bin/chromium")
-DEMO = ("dispatcher:minhu-demo-1:dispatcher::12345中心值班员;"
-        "zhujian:minhu-demo-2:department:housing_construction:住建委值班员")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def start_server(base: str, port: int, db: Path) -> subprocess.Popen[bytes]:
-    env = {
-        **os.environ,
-        "MINHU_DATABASE_URL": f"sqlite+aiosqlite:///{db}",
-        "MINHU_PUBLIC_BASE_URL": base,
-        "MINHU_WECHAT_API_BASE": f"{base}/simulator/wechat-api",
-        "MINHU_SIMULATOR_ENABLED": "true",
-        "MINHU_STAFF_DEMO_ACCOUNTS": DEMO,
-        # Keyword rules are enough for a scripted demo; no Rasa needed.
-        "MINHU_RASA_URL": f"http://127.0.0.1:{free_port()}",
-        "MINHU_OUTBOX_POLL_SECONDS": "0.2",
-        "MINHU_LOG_LEVEL": "WARNING",
-    }
-    server = subprocess.Popen(
-        [str(ROOT / ".venv" / "bin" / "minhu"), "serve", "--host", "127.0.0.1",
-         "--port", str(port)], env=env, cwd=ROOT,
-    )
-    for _ in range(100):
-        try:
-            if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
-                return server
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    server.terminate()
-    raise SystemExit("minhu did not start")
 
 
 def bubbles(page: Page) -> int:
@@ -111,53 +73,49 @@ def move(page: Page, base: str, ticket: str, status: str, note: str) -> None:
 
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as tmp:
-        server = start_server(base, port, Path(tmp) / "minhu.db")
-        try:
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
-                # The pages' CSP forbids eval, which Playwright's waiting uses.
-                resident = browser.new_context(
-                    viewport={"width": 1280, "height": 900}, bypass_csp=True
-                ).new_page()
-                resident.goto(f"{base}/simulator")
-                resident.wait_for_selector("#text")
-                say(resident, "幸福里小区3号楼门口的路灯坏了一个星期了，晚上黑得看不见路")
-                tap(resident, "不留电话")
-                tap(resident, "没有照片")
-                resident.screenshot(path=str(OUT / "resident-summary.png"))
-                tap(resident, "确认提交")
-                found = re.search(r"MH\d{12}", last_reply(resident))
-                if not found:
-                    raise SystemExit(f"no ticket number in: {last_reply(resident)}")
-                ticket = found.group(0)
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        live_minhu(Path(tmp) / "minhu.db", outbox_poll_seconds="0.2") as base,
+        sync_playwright() as pw,
+    ):
+        browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
+        # The pages' CSP forbids eval, which Playwright's waiting uses.
+        resident = browser.new_context(
+            viewport={"width": 1280, "height": 900}, bypass_csp=True
+        ).new_page()
+        resident.goto(f"{base}/simulator")
+        resident.wait_for_selector("#text")
+        say(resident, "幸福里小区3号楼门口的路灯坏了一个星期了，晚上黑得看不见路")
+        tap(resident, "不留电话")
+        tap(resident, "没有照片")
+        resident.screenshot(path=str(OUT / "resident-summary.png"))
+        tap(resident, "确认提交")
+        found = re.search(r"MH\d{12}", last_reply(resident))
+        if not found:
+            raise SystemExit(f"no ticket number in: {last_reply(resident)}")
+        ticket = found.group(0)
 
-                staff = browser.new_context(
-                    viewport={"width": 1280, "height": 860}, bypass_csp=True
-                ).new_page()
-                staff_sign_in(staff, base, "dispatcher", "minhu-demo-1")
-                staff.screenshot(path=str(OUT / "staff-list.png"))
-                move(staff, base, ticket, "已派单", "请住建委尽快核查修复")
-                staff.context.clear_cookies()
-                staff_sign_in(staff, base, "zhujian", "minhu-demo-2")
-                move(staff, base, ticket, "办理中", "已安排维修班组今晚到场")
-                move(staff, base, ticket, "已办结", "已更换灯泡并检修线路，现场照明恢复正常")
-                staff.goto(f"{base}/staff/workorders/{ticket}")
-                staff.screenshot(path=str(OUT / "staff-ticket.png"), full_page=True)
+        staff = browser.new_context(
+            viewport={"width": 1280, "height": 860}, bypass_csp=True
+        ).new_page()
+        staff_sign_in(staff, base, "dispatcher", "minhu-demo-1")
+        staff.screenshot(path=str(OUT / "staff-list.png"))
+        move(staff, base, ticket, "已派单", "请住建委尽快核查修复")
+        staff.context.clear_cookies()
+        staff_sign_in(staff, base, "zhujian", "minhu-demo-2")
+        move(staff, base, ticket, "办理中", "已安排维修班组今晚到场")
+        move(staff, base, ticket, "已办结", "已更换灯泡并检修线路，现场照明恢复正常")
+        staff.goto(f"{base}/staff/workorders/{ticket}")
+        staff.screenshot(path=str(OUT / "staff-ticket.png"), full_page=True)
 
-                resident.wait_for_function(
-                    "document.body.innerText.includes('请您对办理结果进行评价')",
-                    timeout=20_000,
-                )
-                resident.wait_for_timeout(500)
-                tap(resident, "满意")
-                resident.screenshot(path=str(OUT / "resident-progress.png"))
-                browser.close()
-        finally:
-            server.terminate()
-            server.wait(timeout=15)
+        resident.wait_for_function(
+            "document.body.innerText.includes('请您对办理结果进行评价')",
+            timeout=20_000,
+        )
+        resident.wait_for_timeout(500)
+        tap(resident, "满意")
+        resident.screenshot(path=str(OUT / "resident-progress.png"))
+        browser.close()
     print(f"screenshots written to {OUT.relative_to(ROOT)}")
     return 0
 

@@ -434,3 +434,24 @@ def test_responses_are_plain_utf8_json() -> None:
     rendered = bytes(Open311JSONResponse([{"code": 400, "description": "请求无效"}]).body)
     assert "请求无效".encode() in rendered
     assert json.loads(rendered) == [{"code": 400, "description": "请求无效"}]
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"attribute[request_type]": "consult"},
+        {"attribute[request_type]": "suggest"},
+        {"attribute[request_type]": "praise"},
+        {"attribute[request_type]": "seek_help", "attribute[urgent]": "true"},
+    ],
+)
+async def test_inquiries_suggestions_praise_and_emergencies_need_no_place(
+    client: httpx.AsyncClient, service: WorkOrderService, changes: dict[str, Any]
+) -> None:
+    form = {k: v for k, v in {**FORM, "lat": None, "long": None, "address_string": None,
+                              **changes}.items() if v is not None}
+    response = await client.post(f"{BASE}/requests.json", data=form)
+    assert response.status_code == 200, response.text
+    [order] = await service.search()
+    assert order.address is None and order.lat is None
+    assert order.department_code is not None  # routed to the district's default
