@@ -22,19 +22,24 @@ from fastapi import FastAPI
 
 from bot.errors import BackendRejected, BackendUnavailable, TicketNotFound, UnsupportedByBackend
 from bot.ports import TicketBackend
-from bot.types import Location, TicketDraft, TicketStatus
+from bot.types import Location, StatusChange, TicketDraft, TicketStatus
 from integrations.storage import build_storage
 from integrations.ticketing.builtin.api import build_open311_router
 from integrations.ticketing.builtin.catalogue import load_catalogue
 from integrations.ticketing.builtin.service import WorkOrderService
+from integrations.ticketing.builtin.webhooks import WebhookDispatcher
 from integrations.ticketing.open311 import BuiltinClient, Open311Client
+from integrations.ticketing.receiver import build_status_webhook, status_changes
 from tests.support import database
 from tests.ticketing import fake_open311
 from tests.ticketing.fake_open311 import FakeOpen311
 
 BUILTIN_KEY = "contract-open311-key"
 BUILTIN_BASE = "http://workorders.test/open311/v2"
+WEBHOOK_URL = "http://bot.test/tickets/webhook"
+WEBHOOK_SECRET = "contract-webhook-secret"
 UNKNOWN_ID = "MH209901010001"
+ANSWER = "路灯已修复"
 
 DRAFT = TicketDraft(
     request_type="complain",
@@ -71,6 +76,8 @@ class Faults(httpx.AsyncBaseTransport):
 
 @dataclass
 class Harness:
+    """One backend under test, and the back office behind it."""
+
     name: str
     backend: TicketBackend
     wrong_key: TicketBackend
@@ -78,16 +85,30 @@ class Harness:
     service: WorkOrderService | None = None
     fake: FakeOpen311 | None = None
 
+    async def file(self, draft: TicketDraft = DRAFT, *, key: str = "k-1") -> str:
+        receipt = await self.backend.file(draft, idempotency_key=key, account_id="mh-acc-1")
+        assert receipt.ticket_id, receipt
+        return receipt.ticket_id
+
     async def finish(self, ticket_id: str) -> None:
-        """What staff do in the back office: answer and finish the ticket."""
+        """What staff do in the back office: dispatch, handle, answer and finish."""
         if self.service is not None:
             for status in (TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS):
                 await self.service.transition(ticket_id, status, actor="contract")
             await self.service.transition(ticket_id, TicketStatus.FINISHED, actor="contract",
-                                          note="路灯已修复")
+                                          note=ANSWER)
         else:
             assert self.fake is not None
-            self.fake.update(ticket_id, status="closed", status_notes="路灯已修复")
+            self.fake.update(ticket_id, agency_responsible="示范区城管委")
+            self.fake.update(ticket_id, status="closed", status_notes=ANSWER)
+
+    async def token_of(self, ticket_id: str) -> str:
+        if self.service is not None:
+            order = await self.service.get(ticket_id)
+            assert order is not None
+            return order.token
+        assert self.fake is not None
+        return self.fake.requests[ticket_id].token
 
     async def count(self) -> int:
         if self.service is not None:
@@ -113,7 +134,10 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         storage = build_storage(url, search_path=search_path)
         await storage.migrate()
         assert storage.database is not None
-        service = WorkOrderService(storage.database, load_catalogue())
+        service = WorkOrderService(
+            storage.database, load_catalogue(),
+            webhook_url=WEBHOOK_URL, webhook_secret=WEBHOOK_SECRET,
+        )
         app = FastAPI()
         app.include_router(build_open311_router(service, api_key=BUILTIN_KEY),
                            prefix="/open311/v2")
@@ -130,79 +154,245 @@ async def harness(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
             await storage.close()
 
 
+# ---------------------------------------------------------------- every backend
+
+
 async def test_a_filed_request_reads_back_as_it_was_filed(harness: Harness) -> None:
-    receipt = await harness.backend.file(DRAFT, idempotency_key="k-1", account_id="mh-acc-1")
-    assert receipt.ticket_id
-    ticket = await harness.backend.get(receipt.ticket_id)
-    assert ticket.ticket_id == receipt.ticket_id
-    assert ticket.draft.description == DRAFT.description
+    ticket_id = await harness.file()
+
+    ticket = await harness.backend.get(ticket_id)
+
+    assert ticket.ticket_id == ticket_id
     assert ticket.status is TicketStatus.ACCEPTED
-    [same] = await harness.backend.get_many([receipt.ticket_id, UNKNOWN_ID])
-    assert same.ticket_id == receipt.ticket_id
+    assert ticket.draft.description == DRAFT.description
+    assert ticket.draft.category == DRAFT.category
+    assert ticket.draft.address == DRAFT.address
+    assert ticket.draft.location is not None
+    assert ticket.draft.location.latitude == pytest.approx(39.91)
+    assert ticket.draft.location.longitude == pytest.approx(116.4)
+    assert ticket.draft.photos == DRAFT.photos
+    assert ticket.created_at.tzinfo is not None
 
 
-async def test_unknown_tickets_wrong_keys_and_outages_are_told_apart(harness: Harness) -> None:
+async def test_get_many_finds_the_known_and_leaves_out_the_unknown(harness: Harness) -> None:
+    first = await harness.file(key="k-a")
+    second = await harness.file(key="k-b")
+
+    found = await harness.backend.get_many([first, UNKNOWN_ID, second])
+
+    assert sorted(t.ticket_id for t in found) == sorted([first, second])
+    assert await harness.backend.get_many([]) == []
+
+
+async def test_a_filing_token_resolves_to_its_ticket(harness: Harness) -> None:
+    ticket_id = await harness.file()
+
+    assert await harness.backend.resolve_token(await harness.token_of(ticket_id)) == ticket_id
+    with pytest.raises(TicketNotFound):
+        await harness.backend.resolve_token("no-such-token")
+
+
+async def test_a_server_answering_with_a_token_is_followed_up() -> None:
+    fake = FakeOpen311()
+    fake.answer_with_token = True
+    fake.tokens_pending = True
+    async with fake.client() as http:
+        backend = Open311Client(http, base_url=fake_open311.BASE_URL, api_key=fake.api_key)
+        receipt = await backend.file(DRAFT, idempotency_key="k", account_id="mh-acc-1")
+        assert receipt.ticket_id is None and receipt.token
+        assert await backend.resolve_token(receipt.token) is None
+        fake.tokens_pending = False
+        ticket_id = await backend.resolve_token(receipt.token)
+        assert ticket_id is not None
+        assert (await backend.get(ticket_id)).draft.description == DRAFT.description
+
+
+async def test_an_unknown_ticket_is_not_found(harness: Harness) -> None:
     with pytest.raises(TicketNotFound):
         await harness.backend.get(UNKNOWN_ID)
+
+
+async def test_a_wrong_api_key_is_rejected_and_files_nothing(harness: Harness) -> None:
     with pytest.raises(BackendRejected) as refused:
         await harness.wrong_key.file(DRAFT, idempotency_key="k-2", account_id="mh-acc-1")
+
+    assert refused.value.status_code == 403
     assert not isinstance(refused.value, TicketNotFound)
-    harness.faults.down = 1
-    with pytest.raises(BackendUnavailable):
-        await harness.backend.file(DRAFT, idempotency_key="k-3", account_id="mh-acc-1")
     assert await harness.count() == 0
 
 
-async def test_a_finished_ticket_reads_back_finished_with_its_answer(harness: Harness) -> None:
-    receipt = await harness.backend.file(DRAFT, idempotency_key="k-4", account_id="mh-acc-1")
-    assert receipt.ticket_id
-    await harness.finish(receipt.ticket_id)
-    ticket = await harness.backend.get(receipt.ticket_id)
-    assert ticket.status is TicketStatus.FINISHED
-    assert ticket.status_note == "路灯已修复"
+async def test_an_outage_is_unavailable_and_passes(harness: Harness) -> None:
+    harness.faults.down = 2
+    with pytest.raises(BackendUnavailable):
+        await harness.backend.file(DRAFT, idempotency_key="k-3", account_id="mh-acc-1")
+    with pytest.raises(BackendUnavailable):
+        await harness.backend.get(UNKNOWN_ID)
+    assert await harness.count() == 0
+
+    await harness.file(key="k-3")
+    assert await harness.count() == 1
+
+
+async def test_a_finished_ticket_reads_back_finished_and_polling_sees_it(
+    harness: Harness,
+) -> None:
+    ticket_id = await harness.file()
+    before = await harness.backend.get(ticket_id)
+
+    await harness.finish(ticket_id)
+    (after,) = await harness.backend.get_many([ticket_id])
+
+    assert after.status is TicketStatus.FINISHED
+    assert after.status_note == ANSWER
+    assert after.department
+    changes = [change for change, _ in status_changes(before, after)]
+    assert changes[-1].status is TicketStatus.FINISHED
+    assert changes[-1].note == ANSWER
+    assert status_changes(after, after) == []
+
+
+# ---------------------------------------------------------------- extensions
 
 
 async def test_a_repeated_idempotency_key_files_one_ticket_where_honoured(
     harness: Harness,
 ) -> None:
-    if harness.name != "builtin":
-        pytest.skip("a plain Open311 server does not promise idempotency")
+    if not harness.backend.capabilities:
+        pytest.skip("plain Open311 has no Idempotency-Key (the fake documents the duplicate)")
     harness.faults.lost = 1
     with pytest.raises(BackendUnavailable):
         await harness.backend.file(DRAFT, idempotency_key="k-5", account_id="mh-acc-1")
-    receipt = await harness.backend.file(DRAFT, idempotency_key="k-5", account_id="mh-acc-1")
-    assert receipt.ticket_id and await harness.count() == 1
+
+    first = await harness.file(key="k-5")
+    again = await harness.file(key="k-5")
+
+    assert first == again
+    assert await harness.count() == 1
 
 
-async def test_extensions_work_where_offered_and_are_refused_plainly_elsewhere(
-    harness: Harness,
-) -> None:
-    receipt = await harness.backend.file(DRAFT, idempotency_key="k-6", account_id="mh-acc-1")
-    ticket_id = receipt.ticket_id
-    assert ticket_id
+async def test_a_supplement_is_added_once(harness: Harness) -> None:
+    ticket_id = await harness.file()
     if "supplement" not in harness.backend.capabilities:
         with pytest.raises(UnsupportedByBackend):
             await harness.backend.supplement(ticket_id, text="补充", photos=(),
                                              idempotency_key="s-1")
+        return
+    assert harness.service is not None
+
+    for _ in range(2):
+        ticket = await harness.backend.supplement(
+            ticket_id, text="晚上八点后完全不亮", photos=("https://img.example.test/2.jpg",),
+            idempotency_key="s-1",
+        )
+
+    assert ticket.ticket_id == ticket_id
+    assert ticket.status is TicketStatus.ACCEPTED
+    supplements = [e for e in await harness.service.history(ticket_id) if e.kind == "supplement"]
+    assert [(e.note, e.media_urls) for e in supplements] == [
+        ("晚上八点后完全不亮", ("https://img.example.test/2.jpg",))
+    ]
+    with pytest.raises(TicketNotFound):
+        await harness.backend.supplement(UNKNOWN_ID, text="x", photos=(), idempotency_key="s-2")
+
+
+async def test_a_withdrawn_ticket_cannot_be_withdrawn_again(harness: Harness) -> None:
+    ticket_id = await harness.file()
+    if "withdraw" not in harness.backend.capabilities:
         with pytest.raises(UnsupportedByBackend):
             await harness.backend.withdraw(ticket_id, reason="不需要了", idempotency_key="w-1")
+        return
+
+    withdrawn = await harness.backend.withdraw(ticket_id, reason="问题已自行解决",
+                                               idempotency_key="w-1")
+
+    assert withdrawn.status is TicketStatus.WITHDRAWN
+    assert (await harness.backend.get(ticket_id)).status is TicketStatus.WITHDRAWN
+    with pytest.raises(BackendRejected) as again:
+        await harness.backend.withdraw(ticket_id, reason="再撤一次", idempotency_key="w-2")
+    assert again.value.status_code == 409
+
+
+async def test_a_rating_comes_after_the_answer_and_only_once(harness: Harness) -> None:
+    ticket_id = await harness.file()
+    if "rating" not in harness.backend.capabilities:
         with pytest.raises(UnsupportedByBackend):
             await harness.backend.rate(ticket_id, score=5, comment=None, idempotency_key="r-1")
         return
-    supplemented = await harness.backend.supplement(
-        ticket_id, text="晚上八点后完全不亮", photos=("https://img.example.test/2.jpg",),
-        idempotency_key="s-1")
-    assert supplemented.status is TicketStatus.ACCEPTED
+    with pytest.raises(BackendRejected) as early:
+        await harness.backend.rate(ticket_id, score=5, comment=None, idempotency_key="r-0")
+    assert early.value.status_code == 409
+
     await harness.finish(ticket_id)
+    rated = await harness.backend.rate(ticket_id, score=5, comment="很及时",
+                                       idempotency_key="r-1")
+    repeated = await harness.backend.rate(ticket_id, score=5, comment="很及时",
+                                          idempotency_key="r-1")
+
+    assert rated.rating == 5 and rated.status is TicketStatus.FINISHED
+    assert repeated.rating == 5
+    with pytest.raises(BackendRejected) as twice:
+        await harness.backend.rate(ticket_id, score=1, comment=None, idempotency_key="r-2")
+    assert twice.value.status_code == 409
+    assert (await harness.backend.get(ticket_id)).rating == 5
+
+
+async def test_a_bad_rating_reopens_the_ticket(harness: Harness) -> None:
+    if "rating" not in harness.backend.capabilities:
+        pytest.skip("plain Open311 has no ratings (see the test above)")
+    ticket_id = await harness.file()
+    await harness.finish(ticket_id)
+
     rated = await harness.backend.rate(ticket_id, score=1, comment="没修好",
                                        idempotency_key="r-1")
-    assert rated.status is TicketStatus.REOPENED and rated.rating == 1
-    assert [c.status for c in rated.history][-1] is TicketStatus.REOPENED
-    with pytest.raises(BackendRejected):
-        await harness.backend.rate(ticket_id, score=5, comment=None, idempotency_key="r-2")
 
-    other = await harness.backend.file(DRAFT, idempotency_key="k-7", account_id="mh-acc-1")
-    assert other.ticket_id
-    withdrawn = await harness.backend.withdraw(other.ticket_id, reason="问题已自行解决",
-                                               idempotency_key="w-1")
-    assert withdrawn.status is TicketStatus.WITHDRAWN
+    assert rated.status is TicketStatus.REOPENED and rated.rating == 1
+    assert rated.history[-1].status is TicketStatus.REOPENED
+    assert rated.history[-1].previous is TicketStatus.FINISHED
+
+
+async def test_history_tells_the_closed_loop_in_order(harness: Harness) -> None:
+    ticket_id = await harness.file()
+    await harness.finish(ticket_id)
+
+    ticket = await harness.backend.get(ticket_id)
+
+    if "history" not in harness.backend.capabilities:
+        assert ticket.history == ()
+        return
+    assert [c.status for c in ticket.history][-3:] == [
+        TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS, TicketStatus.FINISHED,
+    ]
+    dispatched, working, finished = ticket.history[-3:]
+    assert dispatched.department and dispatched.department == ticket.department
+    assert working.previous is TicketStatus.DISPATCHED
+    assert finished.previous is TicketStatus.IN_PROGRESS
+    assert finished.note == ANSWER
+    assert [c.at for c in ticket.history] == sorted(c.at for c in ticket.history)
+
+
+async def test_status_webhooks_reach_the_bots_receiver(harness: Harness) -> None:
+    if "webhooks" not in harness.backend.capabilities:
+        pytest.skip("plain Open311 has no webhooks: the bot polls it")
+    assert harness.service is not None
+    received: list[tuple[StatusChange, str]] = []
+
+    async def on_change(change: StatusChange, delivery_id: str) -> None:
+        received.append((change, delivery_id))
+
+    receiver = build_status_webhook(secret=WEBHOOK_SECRET, on_change=on_change)
+    ticket_id = await harness.file()
+    await harness.finish(ticket_id)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=receiver)) as http:
+        dispatcher = WebhookDispatcher(harness.service.db, http, secret=WEBHOOK_SECRET)
+        while await dispatcher.run_once():
+            pass
+
+    assert [change.status for change, _ in received] == [
+        TicketStatus.DISPATCHED, TicketStatus.IN_PROGRESS, TicketStatus.FINISHED,
+    ]
+    assert len({delivery for _, delivery in received}) == 3
+    last = received[-1][0]
+    assert last.ticket_id == ticket_id
+    assert last.note == ANSWER
+    assert last.previous is TicketStatus.IN_PROGRESS
+    assert last.department == (await harness.backend.get(ticket_id)).department

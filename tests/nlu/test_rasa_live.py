@@ -117,7 +117,8 @@ async def test_rasa_killed_mid_conversation_then_back(
             assert understanding.healthy
 
             own_rasa_server.kill()
-            during = await residents.send_text("sun", "我要投诉小区电梯老是坏")
+            # Each phase is a new resident: "sun" is now inside an intake dialogue.
+            during = await residents.send_text("zhou", "我要投诉小区电梯老是坏")
             assert during is not None and "投诉" in during  # answered by the fallback
             assert not understanding.healthy
             metrics = (await system.http.get("/metrics")).text
@@ -127,7 +128,7 @@ async def test_rasa_killed_mid_conversation_then_back(
             import asyncio
 
             await asyncio.sleep(1.2)  # the client's rest period
-            after = await residents.send_text("sun", "建议在和平路口加一个红绿灯")
+            after = await residents.send_text("wu", "建议在和平路口加一个红绿灯")
             assert after is not None and "建议" in after
             assert understanding.healthy  # recovered by itself
     finally:
