@@ -18,6 +18,10 @@ from typing import Any
 __all__ = ["PersonalDataFilter", "configure_logging", "mask", "mask_identifier"]
 
 _MOBILE = re.compile(r"(?<!\d)(1[3-9]\d)(\d{4})(\d{4})(?!\d)")
+# The same numbers in international form, as Telegram shares them ("+86 138 1234 5678").
+_INTL_MOBILE = re.compile(r"(?<![\d+])(\+?86[\s-]?)(1[3-9]\d)[\s-]?\d{4}[\s-]?(\d{4})(?!\d)")
+# A Telegram bot token (it is part of every Bot API URL): keep the bot id only.
+_BOT_TOKEN = re.compile(r"(?<!\d)(\d{5,20}):[A-Za-z0-9_-]{30,}")
 _LANDLINE = re.compile(r"(?<!\d)(0\d{2,3})[-\s]?(\d{3,4})(\d{4})(?!\d)")
 # Conversation keys look like "wechat:gh_account:oUSER..." — mask the user part.
 _CONVERSATION_KEY = re.compile(r"\b(wechat|miniprogram|telegram):([^:\s]+):([^\s\"',}]+)")
@@ -35,6 +39,8 @@ def mask_identifier(value: str) -> str:
 
 
 def mask(text: str) -> str:
+    text = _BOT_TOKEN.sub(lambda m: f"{m.group(1)}:***", text)
+    text = _INTL_MOBILE.sub(lambda m: f"{m.group(1)}{m.group(2)}****{m.group(3)}", text)
     text = _MOBILE.sub(lambda m: f"{m.group(1)}****{m.group(3)}", text)
     text = _LANDLINE.sub(lambda m: f"{m.group(1)}-****{m.group(3)}", text)
     text = _CONVERSATION_KEY.sub(
@@ -89,5 +95,6 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("uvicorn.access", "httpx", "aiosqlite", "asyncio"):
+    # python-telegram-bot logs every Bot API call with its parameters at DEBUG.
+    for noisy in ("uvicorn.access", "httpx", "aiosqlite", "asyncio", "telegram"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

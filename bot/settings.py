@@ -6,12 +6,18 @@ keeps the two in step.
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings"]
+
+# The bot id, a colon, then the secret part (BotFather's format).
+_TELEGRAM_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{20,100}")
+# What Telegram allows in a webhook's secret_token (domain.md §3).
+_TELEGRAM_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class Settings(BaseSettings):
@@ -39,6 +45,33 @@ class Settings(BaseSettings):
     wechat_template_id: str | None = None
     wechat_reply_budget_seconds: float = Field(default=4.0, gt=0, lt=5)
     wechat_max_body_bytes: int = Field(default=64 * 1024, gt=0)
+
+    # WeChat mini-program
+    miniprogram_app_id: str = "wx0000000000000001"
+    miniprogram_app_secret: SecretStr = SecretStr("minhu-dev-miniprogram-secret")
+    # Base URL of jscode2session and the mini-program's API calls; empty: wechat_api_base.
+    miniprogram_api_base: str = ""
+    miniprogram_session_secret: SecretStr = SecretStr(
+        "minhu-dev-miniprogram-session-secret-change-me"
+    )
+    miniprogram_session_minutes: float = Field(default=120.0, gt=0, le=24 * 60)
+    miniprogram_status_template_id: str = ""
+    miniprogram_status_template_keys: str = "character_string1,phrase2,thing3,time4"
+    miniprogram_long_term_consent: bool = False
+    miniprogram_page: str = "pages/requests/detail"
+    miniprogram_state: Literal["developer", "trial", "formal"] = "formal"
+    miniprogram_rate_per_minute: int = Field(default=60, gt=0)
+    miniprogram_rate_burst: int = Field(default=20, gt=0)
+    media_dir: str = "var/media"
+    media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+
+    # Telegram
+    # The bot's token from @BotFather ("123456:ABC-..."); empty: the channel is off.
+    telegram_token: SecretStr = SecretStr("")
+    # The webhook's secret_token, echoed in X-Telegram-Bot-Api-Secret-Token.
+    telegram_secret: SecretStr = SecretStr("")
+    telegram_api_base: str = "https://api.telegram.org"
+    telegram_max_body_bytes: int = Field(default=256 * 1024, gt=0)
 
     # Understanding
     rasa_url: str = "http://127.0.0.1:5005"
@@ -88,6 +121,35 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) != 43:
             raise ValueError("MINHU_WECHAT_AES_KEY (EncodingAESKey) must be 43 characters")
         return value
+
+    @field_validator("telegram_token")
+    @classmethod
+    def _telegram_token_format(cls, value: SecretStr) -> SecretStr:
+        token = value.get_secret_value()
+        if token and not _TELEGRAM_TOKEN.fullmatch(token):
+            raise ValueError(
+                "MINHU_TELEGRAM_TOKEN must look like 123456789:AAE... (from @BotFather)"
+            )
+        return value
+
+    @field_validator("telegram_secret")
+    @classmethod
+    def _telegram_secret_format(cls, value: SecretStr) -> SecretStr:
+        secret = value.get_secret_value()
+        if secret and not _TELEGRAM_SECRET.fullmatch(secret):
+            raise ValueError(
+                "MINHU_TELEGRAM_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
+            )
+        return value
+
+    @field_validator("telegram_api_base")
+    @classmethod
+    def _telegram_api_base(cls, value: str) -> str:
+        return value.rstrip("/")
+
+    def miniprogram_api_url(self) -> str:
+        """Where the mini-program's WeChat calls go: its own base, else the account's."""
+        return (self.miniprogram_api_base or self.wechat_api_base).rstrip("/")
 
     def open311_url(self) -> str:
         """Where the bot files tickets: the configured server, or our own built-in one."""

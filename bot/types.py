@@ -71,6 +71,9 @@ class InboundKind(enum.StrEnum):
     VIDEO = "video"
     LOCATION = "location"
     LINK = "link"
+    # A phone number the resident shared with a tap (Telegram's contact
+    # message); ``text`` holds the number as the channel gave it.
+    CONTACT = "contact"
     EVENT = "event"
     UNKNOWN = "unknown"
 
@@ -146,6 +149,9 @@ class OutboundMessage:
     buttons: tuple[Button, ...] = ()
     image_url: str | None = None
     image_media_id: str | None = None
+    # Set on a ticket's progress push: the change it words, for channels that
+    # send it in a structured form too (the mini-program's subscribe messages).
+    ticket_update: StatusChange | None = None
 
     @classmethod
     def of_text(cls, text: str) -> OutboundMessage:

@@ -7,9 +7,12 @@ from typing import Any
 
 from bot.handling import Turn
 from bot.types import EventKind, InboundKind, OutboundMessage
+from handlers.formatting import mask_phone
 from handlers.intake.form import MAX_PHOTOS
+from handlers.parsing import parse_shared_phone
 
 __all__ = [
+    "ContactHandler",
     "LocationHandler",
     "PhotoHandler",
     "SilentEventHandler",
@@ -61,6 +64,26 @@ class LocationHandler:
         turn.state.context["location"] = kept
         place = location.label or f"{location.latitude:.5f}, {location.longitude:.5f}"
         return [OutboundMessage.of_text(f"位置已记下：{place}。请说明在这里遇到了什么问题。")]
+
+
+class ContactHandler:
+    """A phone number shared with a tap outside a request: kept for the next one."""
+
+    name = "contact"
+
+    def matches(self, turn: Turn) -> bool:
+        return turn.message.kind is InboundKind.CONTACT
+
+    async def handle(self, turn: Turn) -> Sequence[OutboundMessage]:
+        phone = parse_shared_phone(turn.text)
+        if phone is None:
+            return [OutboundMessage.of_text(
+                "这个号码好像不对。请分享11位手机号，或直接输入带区号的固定电话。"
+            )]
+        turn.state.context["phone"] = phone
+        return [OutboundMessage.of_text(
+            f"联系电话已记下：{mask_phone(phone)}。请说明您要反映或咨询的问题。"
+        )]
 
 
 class SilentEventHandler:

@@ -20,6 +20,7 @@ __all__ = [
     "looks_like_emergency",
     "normalise",
     "parse_phone",
+    "parse_shared_phone",
     "tidy",
     "without_filler",
 ]
@@ -126,6 +127,21 @@ def parse_phone(text: str) -> str | None:
     if _LANDLINE.fullmatch(compact):
         return compact
     return None
+
+
+def parse_shared_phone(text: str) -> str | None:
+    """A number shared from the phone's contacts ("+86 138 1234 5678",
+    "8613812345678"): the mainland number without the country code, else None."""
+    candidate = re.sub(r"[\s\-()]", "", normalise(text))
+    international = candidate.startswith(("+", "00"))
+    candidate = candidate.removeprefix("+").removeprefix("00")
+    if candidate.startswith("86") and len(candidate) > 11:
+        national = candidate[2:]
+        # International format drops the landline's trunk 0 (+86 10 … is 010 …).
+        return parse_phone(national) or parse_phone(f"0{national}")
+    if international:
+        return None  # another country's number
+    return parse_phone(text)
 
 
 def find_phone(text: str) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 from bot.handling import Turn
 from bot.ports import Tickets
@@ -79,10 +80,11 @@ class TicketProgressHandler:
             return []
         text = progress_text(change)
         if change.status is not TicketStatus.FINISHED or await self._rated(turn, change):
-            return [OutboundMessage.of_text(text)]
+            return [replace(OutboundMessage.of_text(text), ticket_update=change)]
         # The flow the resident may be in keeps its state and options: only
         # ``rating_due`` is added, and the request has no buttons then.
-        return [ask_rating(turn.state, change.ticket_id, prefix=f"{text}\n")]
+        asked = ask_rating(turn.state, change.ticket_id, prefix=f"{text}\n")
+        return [replace(asked, ticket_update=change)]
 
     async def _rated(self, turn: Turn, change: StatusChange) -> bool:
         """One rating per matter: a ticket finished again after 重办 is not asked twice."""

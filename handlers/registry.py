@@ -15,7 +15,13 @@ from handlers.conversation import (
 )
 from handlers.emergency import EmergencyHandler
 from handlers.intake import IntakeFlow, IntakeFlowHandler, IntakeStartHandler
-from handlers.media import LocationHandler, PhotoHandler, SilentEventHandler, UnreadableHandler
+from handlers.media import (
+    ContactHandler,
+    LocationHandler,
+    PhotoHandler,
+    SilentEventHandler,
+    UnreadableHandler,
+)
 from handlers.my_tickets import MyTicketsHandler
 from handlers.progress import TicketProgressHandler
 from handlers.rating import RatingHandler
@@ -46,6 +52,7 @@ def build_handlers(
         WelcomeHandler(),
         LocationHandler(),
         PhotoHandler(),
+        ContactHandler(),
         UnreadableHandler(),
         HumanHandler(),
         MyTicketsHandler(tickets),

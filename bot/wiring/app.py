@@ -15,6 +15,7 @@ from bot.ports import HealthCheck
 from bot.settings import Settings
 from bot.types import StatusChange
 from bot.wiring.container import Container
+from integrations.miniprogram.api import build_miniprogram_app
 from integrations.staff.sessions import SessionSigner
 from integrations.staff.throttle import SignInThrottle
 from integrations.staff.web import StaffWeb
@@ -66,9 +67,16 @@ def create_app(
         routes={
             "/wechat": WeChatWebhook(container.wechat_webhook, container.ingest),
             "/tickets/webhook": status_webhook,
+            # Off (404) unless MINHU_TELEGRAM_TOKEN is set.
+            **({"/telegram": container.telegram.webhook} if container.telegram else {}),
         },
     )
     _mount_staff_and_workorders(app, settings, container)
+    if container.miniprogram is not None:
+        app.mount("/mp/v1", build_miniprogram_app(
+            container.miniprogram, ingest=container.ingest, tickets=container.tickets,
+            alerts=container.alerts, understanding=container.understanding,
+        ))
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> dict[str, str]:
@@ -150,5 +158,19 @@ def _mount_simulator(app: FastAPI, settings: Settings, container: Container) -> 
         # client, so tests that give the container a transport reach it too.
         container.http,
     )
+    # The fake API also plays WeChat for the mini-program (jscode2session, ...).
+    simulator.api.register_miniprogram(
+        settings.miniprogram_app_id, settings.miniprogram_app_secret.get_secret_value()
+    )
     app.state.simulator = simulator
     app.include_router(build_simulator_router(simulator))
+    if container.telegram is not None:
+        # Telegram mode at /simulator/telegram, with a fake Bot API at
+        # /simulator/telegram-api (scripts/run.sh points MINHU_TELEGRAM_API_BASE there).
+        from integrations.simulator.telegram import mount_telegram_simulator
+
+        app.state.telegram_simulator = mount_telegram_simulator(
+            app, http=container.http, public_base_url=settings.public_base_url,
+            token=settings.telegram_token.get_secret_value(),
+            secret=settings.telegram_secret.get_secret_value(),
+        )

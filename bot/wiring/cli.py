@@ -67,6 +67,74 @@ def _wechat_menu(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+# Ports Telegram delivers webhooks to (domain.md §3).
+_TELEGRAM_WEBHOOK_PORTS = (443, 80, 88, 8443)
+
+
+def _telegram_poll(args: argparse.Namespace, settings: Settings) -> int:
+    """The web service, with Telegram updates fetched by long polling instead of
+    the webhook (for a machine Telegram cannot reach)."""
+    import uvicorn
+
+    from bot.wiring.app import create_app
+    from bot.wiring.container import Container
+
+    if not settings.telegram_token.get_secret_value():
+        print("error: set MINHU_TELEGRAM_TOKEN (the bot's token from @BotFather)",
+              file=sys.stderr)
+        return 1
+    container = Container(settings)
+    container.telegram_polling = True
+    host = args.host or settings.host
+    port = args.port or settings.port
+    print(f"minhu polling Telegram (bot {container.telegram.bot_id if container.telegram else ''}"
+          f"); web service on http://{host}:{port}; Ctrl-C stops", file=sys.stderr)
+    uvicorn.run(
+        create_app(settings, container=container), host=host, port=port, log_config=None,
+        access_log=False, proxy_headers=False, timeout_graceful_shutdown=10,
+    )
+    return 0
+
+
+def _telegram_set_webhook(args: argparse.Namespace, settings: Settings) -> int:
+    """setWebhook to MINHU_PUBLIC_BASE_URL/telegram with the secret, and the command menu."""
+    from urllib.parse import urlsplit
+
+    from bot.errors import MinhuError
+    from integrations.telegram import BOT_COMMANDS, TelegramAPI
+
+    token = settings.telegram_token.get_secret_value()
+    secret = settings.telegram_secret.get_secret_value()
+    if not token or not secret:
+        print("error: set MINHU_TELEGRAM_TOKEN and MINHU_TELEGRAM_SECRET", file=sys.stderr)
+        return 1
+    url = args.url or f"{settings.public_base_url.rstrip('/')}/telegram"
+    parts = urlsplit(url)
+    if parts.scheme != "https" or (parts.port or 443) not in _TELEGRAM_WEBHOOK_PORTS:
+        print(f"warning: Telegram only calls https:// webhooks on ports "
+              f"{', '.join(map(str, _TELEGRAM_WEBHOOK_PORTS))}; {url} may be refused",
+              file=sys.stderr)
+
+    async def run() -> str:
+        api = TelegramAPI(token, api_base=settings.telegram_api_base)
+        try:
+            me = await api.get_me()
+            await api.set_webhook(url, secret=secret, drop_pending=args.drop_pending)
+            await api.set_commands(BOT_COMMANDS)
+        finally:
+            await api.close()
+        return str(me.get("username") or api.bot_id)
+
+    try:
+        name = asyncio.run(run())
+    except MinhuError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    commands = " ".join(f"/{command}" for command, _ in BOT_COMMANDS)
+    print(f"webhook of @{name} set to {url}; commands: {commands}")
+    return 0
+
+
 def _nlu_train(args: argparse.Namespace, settings: Settings) -> int:
     from nlu.runtime import TrainingFailed, train
 
@@ -188,6 +256,25 @@ def build_parser() -> argparse.ArgumentParser:
     wechat_commands.add_parser(
         "menu", help="install the custom menu (我要反映 / 我的诉求 / 转人工)"
     ).set_defaults(run=_wechat_menu)
+
+    telegram = commands.add_parser("telegram", help="Telegram bot tools")
+    telegram_commands = telegram.add_subparsers(dest="telegram_command", required=True)
+    poll = telegram_commands.add_parser(
+        "poll", help="run the web service and fetch Telegram updates by long polling "
+        "(local use: deletes the webhook)"
+    )
+    poll.add_argument("--host", default=None, help="bind address (default MINHU_HOST)")
+    poll.add_argument("--port", type=int, default=None, help="port (default MINHU_PORT)")
+    poll.set_defaults(run=_telegram_poll)
+    set_webhook = telegram_commands.add_parser(
+        "set-webhook", help="point the bot's webhook at MINHU_PUBLIC_BASE_URL/telegram with "
+        "MINHU_TELEGRAM_SECRET, and install the command menu"
+    )
+    set_webhook.add_argument("--url", default=None,
+                             help="webhook URL (default MINHU_PUBLIC_BASE_URL/telegram)")
+    set_webhook.add_argument("--drop-pending", action="store_true",
+                             help="drop updates Telegram has queued")
+    set_webhook.set_defaults(run=_telegram_set_webhook)
 
     staff = commands.add_parser("staff", help="staff accounts (work-order pages, console)")
     staff_commands = staff.add_subparsers(dest="staff_command", required=True)

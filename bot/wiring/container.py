@@ -17,7 +17,7 @@ import httpx
 from bot.caching import CachingConversationStore
 from bot.delivery import Backoff, DeliveryWorker
 from bot.dispatcher import Dispatcher
-from bot.ingest import Ingest
+from bot.ingest import Ingest, Submission
 from bot.ports import (
     ChannelSender,
     ConversationStore,
@@ -33,9 +33,11 @@ from bot.types import Channel, InboundMessage
 from handlers import build_handlers
 from handlers.texts import FLOW_EXPIRED_NOTICE
 from integrations.knowledge import FileKnowledgeBase, default_knowledge_dir
+from integrations.miniprogram.channel import MiniProgramChannel, MiniProgramConfig
 from integrations.staff.accounts import StaffAccounts
 from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
 from integrations.storage import Storage, build_storage
+from integrations.telegram import TelegramChannel, TelegramConfig
 from integrations.ticketing.alerts import HttpStaffAlerts, LogStaffAlerts
 from integrations.ticketing.builtin.catalogue import load_catalogue
 from integrations.ticketing.builtin.service import WorkOrderService
@@ -67,7 +69,9 @@ class _LateSubmitter:
     def __init__(self) -> None:
         self.target: Ingest | None = None
 
-    async def submit(self, message: InboundMessage, *, passive_budget: float | None) -> object:
+    async def submit(
+        self, message: InboundMessage, *, passive_budget: float | None
+    ) -> Submission:
         assert self.target is not None, "the ingest is not wired yet"
         return await self.target.submit(message, passive_budget=passive_budget)
 
@@ -119,6 +123,33 @@ class Container:
                 clock=clock,
             ),
         }
+        # Telegram: on when a bot token is set; its updates reach the ingest
+        # once that exists (below).
+        self.telegram: TelegramChannel | None = None
+        # `minhu telegram poll` sets this before start(): getUpdates instead of the webhook.
+        self.telegram_polling = False
+        self._telegram_submitter = _LateSubmitter()
+        if settings.telegram_token.get_secret_value():
+            self.telegram = TelegramChannel(
+                TelegramConfig(
+                    token=settings.telegram_token.get_secret_value(),
+                    secret=settings.telegram_secret.get_secret_value(),
+                    api_base=settings.telegram_api_base,
+                    max_body_bytes=settings.telegram_max_body_bytes,
+                ),
+                self._telegram_submitter,
+                clock=clock,
+            )
+            self.senders[Channel.TELEGRAM] = self.telegram.sender
+        # WeChat mini-program: needs the SQL database (sessions, consents, inbox);
+        # its API is mounted at /mp/v1 by the app.
+        self.miniprogram: MiniProgramChannel | None = None
+        if self.storage.database is not None:
+            self.miniprogram = MiniProgramChannel(
+                MiniProgramConfig.from_settings(settings), http=self.http,
+                db=self.storage.database, tokens=self.storage.tokens, clock=clock,
+            )
+            self.senders[Channel.MINIPROGRAM] = self.miniprogram.sender
         self.alerts: StaffAlerts = (
             HttpStaffAlerts(self.http, url=settings.staff_alert_url, secret=None,
                             fallback=LogStaffAlerts())
@@ -208,6 +239,7 @@ class Container:
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
         )
         self._events.target = self.ingest
+        self._telegram_submitter.target = self.ingest
         self.wechat_webhook = WeChatWebhookConfig(
             token=settings.wechat_token.get_secret_value(),
             encoding_aes_key=(
@@ -251,6 +283,10 @@ class Container:
                 self.tickets.run_polling(self._stop, interval=self.settings.ticket_poll_seconds),
                 name="ticket-polling",
             ))
+        if self.telegram is not None and self.telegram_polling:
+            self._loops.append(asyncio.create_task(
+                self.telegram.poller().run(self._stop), name="telegram-polling"
+            ))
 
     async def stop(self) -> None:
         self._stop.set()
@@ -260,6 +296,8 @@ class Container:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._loops = []
+        if self.telegram is not None:
+            await self.telegram.close()
         await self.http.aclose()
         await self.storage.close()
 

@@ -80,7 +80,11 @@ def fill_from_text(form: IntakeForm, text: str) -> None:
 
 
 def take_from_context(context: dict[str, Any], form: IntakeForm) -> None:
-    """Photos and a location sent before the request began belong to it now."""
+    """Photos, a location and a shared phone number sent before the request
+    began belong to it now."""
+    phone = context.pop("phone", None)
+    if isinstance(phone, str) and phone:
+        form.set_text(Slot.PHONE, phone)
     location = context.pop("location", None)
     if isinstance(location, dict) and "latitude" in location and "longitude" in location:
         form.set_location(Location(

@@ -18,7 +18,7 @@ REPORT_MENU_PAYLOAD = "MENU_REPORT"
 _FILED_DIRECTLY = frozenset(REQUEST_TYPES) - {"consult"}
 # After "我要反映", what NLU calls these is still the resident describing a problem.
 _DESCRIBING = frozenset({"out_of_scope", "nlu_fallback", "affirm", "deny"})
-_ANSWER_KINDS = frozenset({InboundKind.IMAGE, InboundKind.LOCATION})
+_ANSWER_KINDS = frozenset({InboundKind.IMAGE, InboundKind.LOCATION, InboundKind.CONTACT})
 
 
 class IntakeFlowHandler:

@@ -13,7 +13,7 @@ from typing import Any
 from bot.handling import INTENT_PAYLOAD_PREFIX, Turn
 from bot.ports import SubmissionState, SubmitResult, Tickets
 from bot.types import InboundKind, Location, OutboundMessage
-from handlers.formatting import local_time
+from handlers.formatting import local_time, mask_phone
 from handlers.ids import action_id
 from handlers.intake.answers import (
     DONE_WORDS,
@@ -51,6 +51,7 @@ from handlers.parsing import (
     find_phone,
     normalise,
     parse_phone,
+    parse_shared_phone,
     tidy,
     without_filler,
 )
@@ -160,6 +161,8 @@ class IntakeFlow:
             return [self._photo(turn, form)]
         if message.kind is InboundKind.LOCATION and message.location is not None:
             return [self._located(turn, form, message.location)]
+        if message.kind is InboundKind.CONTACT:
+            return [self._contact(turn, form, turn.text)]
         return await self._typed(turn, form, turn.text)
 
     def _numbered(self, turn: Turn, form: IntakeForm) -> str | None:
@@ -286,6 +289,22 @@ class IntakeFlow:
         if turn.state.awaiting == Slot.ADDRESS.value or turn.state.awaiting == TYPE_QUESTION:
             return self._next(turn, form, prefix)
         return self._prompt(turn, form, prefix)
+
+    def _contact(self, turn: Turn, form: IntakeForm, shared: str) -> OutboundMessage:
+        """A phone number shared with a tap: the contact phone, whatever was asked."""
+        phone = parse_shared_phone(shared)
+        awaiting = turn.state.awaiting
+        if phone is None:
+            if awaiting == Slot.PHONE.value:
+                return question(SPECS[form.request_type], Slot.PHONE, form, _PHONE_ERROR)
+            return self._prompt(turn, form, "这个号码好像不对，电话没有记下。\n")
+        form.set_text(Slot.PHONE, phone)
+        if awaiting in (CONFIRM, EDIT):
+            turn.state.awaiting = CONFIRM
+            return summary(SPECS[form.request_type], form, f"已修改{FIELD_LABELS[Slot.PHONE]}。\n")
+        if awaiting == Slot.PHONE.value or awaiting == TYPE_QUESTION:
+            return self._next(turn, form)
+        return self._prompt(turn, form, f"联系电话已记下：{mask_phone(phone)}。")
 
     # ------------------------------------------------------------ typed answers
 

@@ -7,17 +7,23 @@ The router in :mod:`.router` only translates HTTP to these calls.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import os
+import re
 import secrets
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .samples import DEFAULT_MENU
 from .state import Media, Push, Resident, World
 
-__all__ = ["ApiCall", "FakeWeChatAPI"]
+__all__ = ["ApiCall", "FakeWeChatAPI", "MiniProgramUser"]
 
 TOKEN_LIFETIME_SECONDS = 7200
 TEXT_LIMIT_BYTES = 2048
@@ -37,6 +43,24 @@ MENU_TYPES = {
 }
 
 OK: dict[str, Any] = {"errcode": 0, "errmsg": "ok"}
+
+# Subscribe-message value limits by the field key's type prefix (characters).
+SUBSCRIBE_FIELD_LIMITS = {
+    "thing": 20,
+    "character_string": 32,
+    "phrase": 5,
+    "number": 32,
+    "letter": 32,
+    "symbol": 5,
+    "name": 10,
+    "phone_number": 17,
+    "car_number": 8,
+    "time": 40,
+    "date": 40,
+    "amount": 12,
+}
+_FIELD_KEY = re.compile(r"^([a-z_]+?)\d+$")
+MINIPROGRAM_STATES = ("developer", "trial", "formal")
 
 
 def _error(code: int, message: str) -> dict[str, Any]:
@@ -59,8 +83,29 @@ class ApiCall:
         }
 
 
+@dataclass
+class MiniProgramUser:
+    """A WeChat user of a mini-program, as WeChat's servers know them.
+
+    ``consents`` counts the subscribe-message consents per template the user
+    gave through ``wx.requestSubscribeMessage``; each message uses one.
+    ``messages`` are the subscribe messages they received, oldest first.
+    """
+
+    name: str
+    app_id: str
+    openid: str
+    unionid: str
+    session_key: str
+    phone: str | None = None
+    consents: dict[str, int] = field(default_factory=dict)
+    messages: list[dict[str, Any]] = field(default_factory=list)
+
+
 class FakeWeChatAPI:
-    """Token issuing, customer-service and template pushes, menu and media."""
+    """Token issuing, customer-service and template pushes, menu and media;
+    and for mini-programs (registered with :meth:`register_miniprogram`):
+    ``jscode2session``, subscribe messages and phone numbers."""
 
     def __init__(self, world: World, app_id: str, app_secret: str) -> None:
         self.world = world
@@ -70,6 +115,13 @@ class FakeWeChatAPI:
         self._token_expires_at = 0.0
         self.tokens_issued = 0
         self.calls: deque[ApiCall] = deque(maxlen=100)
+        # Mini-programs: secrets, access tokens, users, wx.login codes.
+        self.miniprograms: dict[str, str] = {}
+        self._mp_tokens: dict[str, tuple[str, float]] = {}
+        self.mp_users: dict[tuple[str, str], MiniProgramUser] = {}
+        self._mp_codes: dict[str, tuple[str, str]] = {}
+        self._mp_phone_codes: dict[str, tuple[str, str]] = {}
+        self.subscribe_messages: list[dict[str, Any]] = []
 
     @property
     def current_token(self) -> str | None:
@@ -86,7 +138,9 @@ class FakeWeChatAPI:
     def token(
         self, grant_type: str | None, appid: str | None, secret: str | None
     ) -> dict[str, Any]:
-        if grant_type != "client_credential":
+        if grant_type == "client_credential" and appid is not None and appid in self.miniprograms:
+            answer = self._mp_token(appid, secret)
+        elif grant_type != "client_credential":
             answer = _error(40002, "invalid grant_type")
         elif appid != self.app_id:
             answer = _error(40013, "invalid appid")
@@ -100,6 +154,14 @@ class FakeWeChatAPI:
             answer = {"access_token": self._token, "expires_in": TOKEN_LIFETIME_SECONDS}
         self._log("token", answer)
         return answer
+
+    def _mp_token(self, appid: str, secret: str | None) -> dict[str, Any]:
+        if secret is None or not secrets.compare_digest(secret, self.miniprograms[appid]):
+            return _error(40125, "invalid appsecret")
+        token = f"{self.tokens_issued + 80}_mp_" + secrets.token_urlsafe(96)
+        self._mp_tokens[appid] = (token, self.world.clock() + TOKEN_LIFETIME_SECONDS)
+        self.tokens_issued += 1
+        return {"access_token": token, "expires_in": TOKEN_LIFETIME_SECONDS}
 
     def expire_token(self) -> None:
         """Make the current token expired (for tests of the refresh path)."""
@@ -275,6 +337,194 @@ class FakeWeChatAPI:
         self._deliver(target, push)
         return {**OK, "msgid": push.seq}, target.openid
 
+    # -- mini-programs -----------------------------------------------------------
+
+    def register_miniprogram(self, app_id: str, app_secret: str) -> None:
+        """Make WeChat know a mini-program (its AppID and AppSecret)."""
+        self.miniprograms[app_id] = app_secret
+
+    def _mp_app(self, app_id: str | None) -> str:
+        if app_id is None:
+            if len(self.miniprograms) != 1:
+                raise ValueError("name the mini-program (several or none are registered)")
+            return next(iter(self.miniprograms))
+        if app_id not in self.miniprograms:
+            raise ValueError(f"no mini-program {app_id} is registered")
+        return app_id
+
+    def mp_user(self, name: str, *, app_id: str | None = None) -> MiniProgramUser:
+        """The user called ``name`` (created on first use), with a stable openid."""
+        app = self._mp_app(app_id)
+        user = self.mp_users.get((app, name))
+        if user is None:
+            digest = hashlib.sha256(f"{app}|{name}".encode()).digest()
+            openid = "o" + base64.urlsafe_b64encode(digest).decode("ascii")[:27]
+            union = hashlib.sha256(f"union|{name}".encode()).digest()
+            user = MiniProgramUser(
+                name=name, app_id=app, openid=openid,
+                unionid="u" + base64.urlsafe_b64encode(union).decode("ascii")[:27],
+                session_key=_session_key(),
+            )
+            self.mp_users[(app, name)] = user
+        return user
+
+    def _mp_by_openid(self, app_id: str, openid: Any) -> MiniProgramUser | None:
+        for (app, _), user in self.mp_users.items():
+            if app == app_id and user.openid == openid:
+                return user
+        return None
+
+    def mp_login(self, name: str, *, app_id: str | None = None) -> str:
+        """What ``wx.login`` gives the mini-program: a one-time code (valid 5 minutes)."""
+        user = self.mp_user(name, app_id=app_id)
+        code = secrets.token_hex(16)
+        self._mp_codes[code] = (user.app_id, name)
+        return code
+
+    def mp_subscribe(
+        self, name: str, results: Mapping[str, str], *, app_id: str | None = None
+    ) -> dict[str, str]:
+        """What ``wx.requestSubscribeMessage`` records on WeChat's side; returns
+        the result the mini-program gets (and passes on to the app)."""
+        user = self.mp_user(name, app_id=app_id)
+        for template_id, choice in results.items():
+            if choice == "accept":
+                user.consents[template_id] = user.consents.get(template_id, 0) + 1
+            elif choice in ("reject", "ban"):
+                user.consents[template_id] = 0
+        return {"errMsg": "requestSubscribeMessage:ok", **dict(results)}
+
+    def mp_phone(
+        self, name: str, phone: str, *, app_id: str | None = None,
+        watermark_app_id: str | None = None,
+    ) -> dict[str, str]:
+        """What the phone-number button gives the mini-program: the number
+        encrypted with the current session key (``encrypted_data``, ``iv``),
+        and a ``code`` for ``getuserphonenumber``."""
+        user = self.mp_user(name, app_id=app_id)
+        user.phone = phone
+        plain = {
+            "phoneNumber": phone, "purePhoneNumber": phone, "countryCode": "86",
+            "watermark": {"appid": watermark_app_id or user.app_id,
+                          "timestamp": int(self.world.clock())},
+        }
+        encrypted, iv = _encrypt(user.session_key, plain)
+        code = secrets.token_hex(16)
+        self._mp_phone_codes[code] = (user.app_id, name)
+        return {"encrypted_data": encrypted, "iv": iv, "code": code}
+
+    def jscode2session(
+        self, appid: str | None, secret: str | None, js_code: str | None,
+        grant_type: str | None,
+    ) -> dict[str, Any]:
+        answer, user = self._jscode2session(appid, secret, js_code, grant_type)
+        self._log("sns/jscode2session", answer, user)
+        return answer
+
+    def _jscode2session(
+        self, appid: str | None, secret: str | None, js_code: str | None,
+        grant_type: str | None,
+    ) -> tuple[dict[str, Any], str | None]:
+        if appid is None or appid not in self.miniprograms:
+            return _error(40013, "invalid appid"), None
+        if secret is None or not secrets.compare_digest(secret, self.miniprograms[appid]):
+            return _error(40125, "invalid appsecret"), None
+        if grant_type != "authorization_code":
+            return _error(40002, "invalid grant_type"), None
+        found = self._mp_codes.pop(js_code or "", None)
+        if found is None or found[0] != appid:
+            return _error(40029, "invalid code"), None
+        user = self.mp_users[found]
+        # Every login gives a new session key; the old one stops working.
+        user.session_key = _session_key()
+        return {"openid": user.openid, "session_key": user.session_key,
+                "unionid": user.unionid}, user.openid
+
+    def _mp_check_token(self, access_token: str | None) -> str | dict[str, Any]:
+        """The mini-program whose token this is, or the error to answer."""
+        if not access_token:
+            return _error(41001, "access_token missing")
+        for app_id, (token, expires_at) in self._mp_tokens.items():
+            if secrets.compare_digest(access_token, token):
+                if self.world.clock() > expires_at:
+                    return _error(42001, "access_token expired")
+                return app_id
+        return _error(40001, "invalid credential, access_token is invalid or not latest")
+
+    def subscribe_send(self, access_token: str | None, body: bytes | str) -> dict[str, Any]:
+        answer, user = self._subscribe_send(access_token, body)
+        self._log("message/subscribe/send", answer, user)
+        return answer
+
+    def _subscribe_send(
+        self, access_token: str | None, body: bytes | str
+    ) -> tuple[dict[str, Any], str | None]:
+        app_id = self._mp_check_token(access_token)
+        if isinstance(app_id, dict):
+            return app_id, None
+        payload = self._json(body)
+        if payload is None:
+            return _error(47001, "data format error"), None
+        user = self._mp_by_openid(app_id, payload.get("touser"))
+        if user is None:
+            return _error(40003, "invalid openid"), None
+        template_id = payload.get("template_id")
+        if not isinstance(template_id, str) or not template_id:
+            return _error(40037, "invalid template_id"), user.openid
+        state = payload.get("miniprogram_state", "formal")
+        if state not in MINIPROGRAM_STATES:
+            return _error(47003, "argument invalid! miniprogram_state"), user.openid
+        data = payload.get("data")
+        if not isinstance(data, dict) or not data:
+            return _error(47003, "argument invalid! data"), user.openid
+        for key, item in data.items():
+            value = item.get("value") if isinstance(item, dict) else None
+            match = _FIELD_KEY.match(key)
+            limit = SUBSCRIBE_FIELD_LIMITS.get(match.group(1)) if match else None
+            if not isinstance(value, str) or not value or limit is None or len(value) > limit:
+                return _error(47003, f"argument invalid! data.{key}.value invalid"), user.openid
+            if match and match.group(1) == "phrase" and not all(
+                "\u4e00" <= ch <= "\u9fff" for ch in value
+            ):
+                return _error(47003, f"argument invalid! data.{key}.value invalid"), user.openid
+        if user.consents.get(template_id, 0) <= 0:
+            return _error(43101, "user refuse to accept the msg"), user.openid
+        user.consents[template_id] -= 1
+        message = {
+            "touser": user.openid,
+            "template_id": template_id,
+            "page": payload.get("page"),
+            "miniprogram_state": state,
+            "data": {k: v["value"] for k, v in data.items()},
+            "at": self.world.clock(),
+        }
+        user.messages.append(message)
+        self.subscribe_messages.append(message)
+        return {**OK, "msgid": len(self.subscribe_messages)}, user.openid
+
+    def get_user_phone_number(
+        self, access_token: str | None, body: bytes | str
+    ) -> dict[str, Any]:
+        app_id = self._mp_check_token(access_token)
+        answer: dict[str, Any]
+        if isinstance(app_id, dict):
+            answer = app_id
+        elif (payload := self._json(body)) is None:
+            answer = _error(47001, "data format error")
+        else:
+            found = self._mp_phone_codes.pop(str(payload.get("code") or ""), None)
+            user = self.mp_users.get(found) if found and found[0] == app_id else None
+            if user is None or user.phone is None:
+                answer = _error(40029, "invalid code")
+            else:
+                answer = {**OK, "phone_info": {
+                    "phoneNumber": user.phone, "purePhoneNumber": user.phone,
+                    "countryCode": "86",
+                    "watermark": {"timestamp": int(self.world.clock()), "appid": app_id},
+                }}
+        self._log("wxa/business/getuserphonenumber", answer)
+        return answer
+
     # -- menu -------------------------------------------------------------------
 
     def menu_create(self, access_token: str | None, body: bytes | str) -> dict[str, Any]:
@@ -387,3 +637,19 @@ def render_template(data: Mapping[str, Any]) -> str:
             continue
         lines.append(str(value) if key in ("first", "remark") else f"{key}：{value}")
     return "\n".join(lines)
+
+
+def _session_key() -> str:
+    return base64.b64encode(os.urandom(16)).decode("ascii")
+
+
+def _encrypt(session_key: str, data: Mapping[str, Any]) -> tuple[str, str]:
+    """Encrypt user data as WeChat does: AES-128-CBC under the session key, PKCS#7."""
+    key = base64.b64decode(session_key)
+    iv = os.urandom(16)
+    plain = json.dumps(data, ensure_ascii=False).encode("utf-8")
+    pad = 16 - len(plain) % 16
+    plain += bytes([pad]) * pad
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    cipher_text = encryptor.update(plain) + encryptor.finalize()
+    return base64.b64encode(cipher_text).decode("ascii"), base64.b64encode(iv).decode("ascii")

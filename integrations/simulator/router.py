@@ -9,6 +9,11 @@ Routes (mount with ``app.include_router(build_simulator_router(sim))``)::
     GET  /simulator/api/transcript          ?user=&after=  (the page polls it every second)
     POST /simulator/api/{text,event,location,image,voice,verify,clear,residents}
     *    /simulator/wechat-api/cgi-bin/...  the fake WeChat API (MINHU_WECHAT_API_BASE)
+    GET  /simulator/wechat-api/sns/jscode2session   the mini-program's login
+    POST /simulator/wechat-api/wxa/business/getuserphonenumber
+    POST /simulator/api/miniprogram/{login,subscribe,phone}   what wx.login,
+         wx.requestSubscribeMessage and the phone-number button give a mini-program
+    GET  /simulator/api/miniprogram/messages?user=   subscribe messages received
 
 Every page endpoint is a thin wrapper over :class:`Simulator`.
 """
@@ -29,6 +34,8 @@ from .state import Media
 __all__ = ["build_simulator_router"]
 
 API_PREFIX = "/simulator/wechat-api/cgi-bin"
+API_ROOT = "/simulator/wechat-api"
+MP_PREFIX = "/simulator/api/miniprogram"
 IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp"}
 AUDIO_TYPES = {"audio/amr", "audio/speex", "audio/ogg", "audio/mpeg", "audio/wav", "audio/webm"}
 _EXTENSIONS = {
@@ -77,6 +84,20 @@ class LocationIn(BaseModel):
 
 class UserIn(BaseModel):
     user: str
+
+
+class MpLoginIn(BaseModel):
+    user: str = Field(min_length=1, max_length=64)
+
+
+class MpSubscribeIn(BaseModel):
+    user: str = Field(min_length=1, max_length=64)
+    results: dict[str, str]
+
+
+class MpPhoneIn(BaseModel):
+    user: str = Field(min_length=1, max_length=64)
+    phone: str = Field(min_length=3, max_length=20)
 
 
 class ResidentIn(BaseModel):
@@ -277,6 +298,57 @@ def build_simulator_router(sim: Simulator) -> APIRouter:
         request: Request, access_token: str | None = None
     ) -> dict[str, Any]:
         return sim.api.template_send(access_token, await request.body())
+
+    @router.post(f"{API_PREFIX}/message/subscribe/send")
+    async def api_subscribe_send(
+        request: Request, access_token: str | None = None
+    ) -> dict[str, Any]:
+        return sim.api.subscribe_send(access_token, await request.body())
+
+    @router.get(f"{API_ROOT}/sns/jscode2session")
+    async def api_jscode2session(
+        appid: str | None = None, secret: str | None = None, js_code: str | None = None,
+        grant_type: str | None = None,
+    ) -> dict[str, Any]:
+        return sim.api.jscode2session(appid, secret, js_code, grant_type)
+
+    @router.post(f"{API_ROOT}/wxa/business/getuserphonenumber")
+    async def api_phone_number(
+        request: Request, access_token: str | None = None
+    ) -> dict[str, Any]:
+        return sim.api.get_user_phone_number(access_token, await request.body())
+
+    # -- a mini-program's side of WeChat (what wx.* calls give the mini-program) -------
+
+    @router.post(f"{MP_PREFIX}/login")
+    async def mp_login(body: MpLoginIn) -> Response:
+        try:
+            return JSONResponse({"code": sim.api.mp_login(body.user)})
+        except ValueError as exc:
+            return _bad(str(exc), 404)
+
+    @router.post(f"{MP_PREFIX}/subscribe")
+    async def mp_subscribe(body: MpSubscribeIn) -> Response:
+        try:
+            return JSONResponse(sim.api.mp_subscribe(body.user, body.results))
+        except ValueError as exc:
+            return _bad(str(exc), 404)
+
+    @router.post(f"{MP_PREFIX}/phone")
+    async def mp_phone(body: MpPhoneIn) -> Response:
+        try:
+            return JSONResponse(sim.api.mp_phone(body.user, body.phone))
+        except ValueError as exc:
+            return _bad(str(exc), 404)
+
+    @router.get(f"{MP_PREFIX}/messages")
+    async def mp_messages(user: Annotated[str, Query()]) -> Response:
+        try:
+            found = sim.api.mp_user(user)
+        except ValueError as exc:
+            return _bad(str(exc), 404)
+        return JSONResponse({"openid": found.openid, "messages": found.messages,
+                             "consents": found.consents})
 
     @router.post(f"{API_PREFIX}/menu/create")
     async def api_menu_create(request: Request, access_token: str | None = None) -> dict[str, Any]:

@@ -7,10 +7,11 @@ their code, on the same ``Base``. Importing this module registers them all.
 
 from __future__ import annotations
 
+import integrations.miniprogram.models as _miniprogram_models
 import integrations.staff.models as _staff_models
 import integrations.ticketing.builtin.models as _workorder_models
 from integrations.storage.models import Base
 
 __all__ = ["Base"]
 
-_REGISTERED = (_staff_models, _workorder_models)
+_REGISTERED = (_miniprogram_models, _staff_models, _workorder_models)

@@ -55,6 +55,9 @@ def outbound_to_json(message: OutboundMessage) -> dict[str, Any]:
         "buttons": [{"title": b.title, "payload": b.payload} for b in message.buttons],
         "image_url": message.image_url,
         "image_media_id": message.image_media_id,
+        "ticket_update": (
+            status_change_to_json(message.ticket_update) if message.ticket_update else None
+        ),
     }
 
 
@@ -67,6 +70,10 @@ def outbound_from_json(data: dict[str, Any]) -> OutboundMessage:
         ),
         image_url=data.get("image_url"),
         image_media_id=data.get("image_media_id"),
+        # Rows written before the field existed have no "ticket_update".
+        ticket_update=(
+            status_change_from_json(data["ticket_update"]) if data.get("ticket_update") else None
+        ),
     )
 
 

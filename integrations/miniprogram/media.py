@@ -1,0 +1,93 @@
+"""Photos uploaded from the mini-program: checked, then stored under content-addressed names.
+
+A photo is accepted only when its first bytes say JPEG, PNG or WebP (the
+client's file name and content type are not trusted), and only up to the
+configured size. It is stored once per content as
+``<media_dir>/<sha256[:2]>/<sha256>.<ext>`` (written to a temporary file in
+the same folder, then renamed into place), and known to the API by its
+SHA-256 only: no name the client chose ever reaches the file system.
+``media_dir`` is a folder of its own (``var/media`` by default), outside
+anything served statically; photos are served through the API only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import os
+import re
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["MEDIA_ID", "MEDIA_TYPES", "MediaStore", "StoredMedia", "sniff"]
+
+MEDIA_ID = re.compile(r"^[0-9a-f]{64}$")
+# content type → file extension
+MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+
+
+def sniff(head: bytes) -> str | None:
+    """The content type the bytes themselves show, among those accepted."""
+    if head.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMedia:
+    media_id: str
+    content_type: str
+    size: int
+    path: Path
+
+
+class MediaStore:
+    def __init__(self, root: Path, *, max_bytes: int) -> None:
+        if max_bytes <= 0:
+            raise ValueError("media_max_bytes must be positive")
+        self.root = root
+        self.max_bytes = max_bytes
+
+    def path_of(self, media_id: str, content_type: str) -> Path:
+        if not MEDIA_ID.match(media_id) or content_type not in MEDIA_TYPES:
+            raise ValueError("not a media id")
+        return self.root / media_id[:2] / f"{media_id}.{MEDIA_TYPES[content_type]}"
+
+    async def save(self, data: bytes, content_type: str) -> StoredMedia:
+        return await asyncio.to_thread(self._save, data, content_type)
+
+    def _save(self, data: bytes, content_type: str) -> StoredMedia:
+        media_id = hashlib.sha256(data).hexdigest()
+        path = self.path_of(media_id, content_type)
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=".upload-")
+            try:
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(data)
+                    handle.flush()
+                    os.fsync(handle.fileno())
+                os.chmod(temporary, 0o640)
+                os.replace(temporary, path)
+            except BaseException:
+                with contextlib.suppress(OSError):
+                    os.unlink(temporary)
+                raise
+        return StoredMedia(media_id, content_type, len(data), path)
+
+    async def read(self, media_id: str, content_type: str) -> bytes | None:
+        path = self.path_of(media_id, content_type)
+
+        def read() -> bytes | None:
+            try:
+                return path.read_bytes()
+            except FileNotFoundError:
+                return None
+
+        return await asyncio.to_thread(read)
