@@ -30,6 +30,7 @@ cat <<INFO
   minhu is starting on $BASE
     chat simulator : $BASE/simulator
     WeChat webhook : $BASE/wechat
+    Telegram sim   : $BASE/simulator/telegram  (webhook $BASE/telegram)
     work orders    : $BASE/staff/workorders  (demo sign-in: dispatcher / minhu-demo-1,
                      or the housing bureau's zhujian / minhu-demo-2)
     Open311 API    : $BASE/open311/v2/services.json
@@ -39,6 +40,13 @@ cat <<INFO
                      the bot uses keyword rules until it is up)
 
 INFO
+
+# Telegram plays against the simulator's fake Bot API unless a real bot is configured.
+if [ -z "${MINHU_TELEGRAM_TOKEN:-}" ]; then
+  export MINHU_TELEGRAM_TOKEN="7000000000:minhu-simulator-dev-token-not-a-real-bot"
+  export MINHU_TELEGRAM_SECRET="${MINHU_TELEGRAM_SECRET:-minhu-simulator-dev-secret}"
+  export MINHU_TELEGRAM_API_BASE="$BASE/simulator/telegram-api"
+fi
 
 MINHU_SIMULATOR_ENABLED=true \
 MINHU_STAFF_DEMO_ACCOUNTS="${MINHU_STAFF_DEMO_ACCOUNTS:-dispatcher:minhu-demo-1:dispatcher::12345中心值班员;zhujian:minhu-demo-2:department:housing_construction:住建委值班员}" \
