@@ -103,6 +103,8 @@ class ScriptedBackend:
         if not self.supports_rating:
             from bot.errors import UnsupportedByBackend
             raise UnsupportedByBackend("plain Open311")
+        if not self.tickets[ticket_id].status.is_finished:
+            raise BackendRejected(f"工单 {ticket_id} 尚未办结，办结后才能评价。", status_code=409)
         if score <= 2:
             return self.move(ticket_id, TicketStatus.REOPENED)
         return self.tickets[ticket_id]
@@ -277,6 +279,17 @@ async def test_a_ticket_is_rated_once_and_a_bad_rating_reopens_it(desk: Desk) ->
     again = await desk.desk.rate(KEY, result.ticket_id, score=5, comment=None,
                                  submission_id="r2")
     assert not again.accepted and again.already_rated
+
+
+async def test_a_rating_refused_as_too_early_can_be_given_later(desk: Desk) -> None:
+    result = await desk.desk.submit(KEY, DRAFT, submission_id="s1")
+    assert result.ticket_id
+    with pytest.raises(BackendRejected, match="尚未办结"):
+        await desk.desk.rate(KEY, result.ticket_id, score=5, comment=None, submission_id="r1")
+    desk.backend.move(result.ticket_id, TicketStatus.FINISHED)
+    later = await desk.desk.rate(KEY, result.ticket_id, score=5, comment=None,
+                                 submission_id="r2")
+    assert later.accepted and not later.already_rated
 
 
 async def test_a_backend_without_ratings_still_keeps_one_rating(desk: Desk) -> None:
