@@ -33,7 +33,11 @@ def free_port() -> int:
 
 @contextmanager
 def live_minhu(database: Path, **settings: str) -> Iterator[str]:
-    """Start ``minhu serve``; yield its base URL; stop it afterwards."""
+    """Start ``minhu serve``; yield its base URL; stop it afterwards.
+
+    ``settings`` become ``MINHU_*`` variables; ``{base}`` in a value is the
+    server's own base URL (for endpoints the simulator plays).
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -46,7 +50,8 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
         # Keyword rules make runs repeatable; nothing listens on this port.
         "MINHU_RASA_URL": f"http://127.0.0.1:{free_port()}",
         "MINHU_LOG_LEVEL": "ERROR",
-        **{f"MINHU_{name.upper()}": value for name, value in settings.items()},
+        **{f"MINHU_{name.upper()}": value.replace("{base}", base)
+           for name, value in settings.items()},
     }
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "minhu"), "serve", "--host", "127.0.0.1",
