@@ -8,10 +8,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_PORT ?= 55432
 
-.PHONY: run test setup lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
+.PHONY: run test setup lint typecheck imports nlu-model nlu-eval bench-asr unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
 
+# The app's venv, then speech-to-text's Debian tools, model and eval sets.
 setup:
 	@scripts/app-env.sh
+	@scripts/asr-env.sh
 
 # Start the whole system on embedded defaults (SQLite under var/, Rasa on
 # loopback, the simulator of WeChat's server and API on the same port).
@@ -42,7 +44,7 @@ nlu-model: setup
 
 # SQLite, and the NLU tests against a real Rasa server.
 unit-sqlite: setup
-	MINHU_TEST_RASA=required $(BIN)/python -m pytest -q
+	MINHU_TEST_RASA=required MINHU_TEST_ASR=required $(BIN)/python -m pytest -q
 
 pg-start:
 	@scripts/pg-test.sh >/dev/null
@@ -57,6 +59,10 @@ unit-postgres: setup pg-start
 
 bench: setup
 	$(BIN)/python -m bench.webhook
+
+# Speech-to-text: 10 s note latency, CER and RTF of both eval sets.
+bench-asr: setup
+	$(BIN)/python -m bench.asr --json var/bench-asr.json
 
 nlu-eval: nlu-model
 	$(BIN)/minhu nlu eval --json var/nlu-eval.json

@@ -21,11 +21,19 @@ APIs) into these and keep the original as ``__cause__``::
         ├── BackendRejected        it refused the request (4xx); retrying will not help
         │   └── TicketNotFound     no such ticket (or not the resident's)
         └── UnsupportedByBackend   this backend has no such operation (plain Open311)
+    SpeechError                    a voice note could not be turned into text
+    ├── AudioTooLong               longer than the limit (or, AudioTooLarge, bigger in bytes)
+    ├── AudioUnreadable            empty, corrupt, or in a format ffmpeg cannot decode
+    ├── SpeechBusy                 the transcription queue is full (back-pressure; retry later)
+    └── SpeechUnavailable          the engine or its model is not installed or failed to load
 """
 
 from __future__ import annotations
 
 __all__ = [
+    "AudioTooLarge",
+    "AudioTooLong",
+    "AudioUnreadable",
     "BackendError",
     "BackendRejected",
     "BackendUnavailable",
@@ -38,6 +46,9 @@ __all__ = [
     "PayloadTooLarge",
     "PermanentDeliveryError",
     "SignatureError",
+    "SpeechBusy",
+    "SpeechError",
+    "SpeechUnavailable",
     "StorageError",
     "TicketNotFound",
     "TokenExpired",
@@ -120,4 +131,47 @@ class TicketNotFound(BackendRejected):
 
 
 class UnsupportedByBackend(BackendError):
+    pass
+
+
+class SpeechError(MinhuError):
+    pass
+
+
+class AudioTooLong(SpeechError):
+    """The voice note is over the length limit; nothing was transcribed.
+
+    ``duration_seconds`` is the measured length, or None when the note was
+    refused by its size before it was decoded (see AudioTooLarge).
+    """
+
+    def __init__(self, duration_seconds: float | None, limit_seconds: float) -> None:
+        if duration_seconds is None:
+            message = f"audio is over the {limit_seconds:g} s limit"
+        else:
+            message = f"audio lasts {duration_seconds:.1f} s, over the {limit_seconds:g} s limit"
+        super().__init__(message)
+        self.duration_seconds = duration_seconds
+        self.limit_seconds = limit_seconds
+
+
+class AudioTooLarge(AudioTooLong):
+    """The voice note's file is over the byte limit (refused before decoding)."""
+
+    def __init__(self, size_bytes: int, limit_bytes: int, limit_seconds: float) -> None:
+        super().__init__(None, limit_seconds)
+        self.args = (f"audio is {size_bytes} bytes, over the {limit_bytes} byte limit",)
+        self.size_bytes = size_bytes
+        self.limit_bytes = limit_bytes
+
+
+class AudioUnreadable(SpeechError):
+    pass
+
+
+class SpeechBusy(SpeechError):
+    pass
+
+
+class SpeechUnavailable(SpeechError):
     pass

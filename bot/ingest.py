@@ -25,6 +25,7 @@ from bot.errors import ConcurrentUpdate
 from bot.metrics import INBOUND, TURN_ERRORS
 from bot.ports import ConversationStore, DeliveryQueue, InboundJournal, TurnRecord
 from bot.types import Channel, InboundMessage, OutboundMessage
+from bot.voice import INTERIM_REPLY, VoiceNotes
 
 __all__ = ["Ingest", "Submission", "Submitter"]
 
@@ -68,6 +69,7 @@ class Ingest:
         lease_seconds: float,
         on_pushes: Callable[[], None] = lambda: None,
         passive_limits: Mapping[Channel, int] | None = None,
+        voice: VoiceNotes | None = None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -79,6 +81,8 @@ class Ingest:
         # Longest passive reply per channel, in UTF-8 bytes of its plain text;
         # a longer answer goes through the outbox, whose sender splits it.
         self._passive_limits = dict(passive_limits or {})
+        # Transcribes voice notes in the turn, before the dispatcher sees them.
+        self.voice = voice
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
@@ -102,11 +106,19 @@ class Ingest:
         # When the budget runs out the slot is closed with "no passive reply";
         # the turn sees it closed and routes its answer through the outbox.
         timer = loop.call_later(passive_budget, _close_slot, slot)
+        interim = None
+        if self.voice is not None and self.voice.wants(message):
+            # A voice note is answered "正在识别语音…" when its transcript is not
+            # back in time, even while an earlier turn of the resident still runs.
+            delay = min(self.voice.interim_delay(), passive_budget * 0.75)
+            interim = loop.call_later(delay, _fill_slot, slot, INTERIM_REPLY)
         self._spawn(self.process(message, slot))
         try:
             reply = await slot
         finally:
             timer.cancel()
+            if interim is not None:
+                interim.cancel()
         return Submission(reply=reply)
 
     async def process(
@@ -114,8 +126,9 @@ class Ingest:
     ) -> None:
         """Run one turn to completion; safe to call again for a message whose
         earlier run crashed (recovery), since the turn commits atomically."""
+        started = asyncio.get_running_loop().time()
         try:
-            passive, queued = await self._run_turn(message, slot)
+            passive, queued = await self._run_turn(message, slot, started)
         except Exception:
             TURN_ERRORS.inc()
             log.exception(
@@ -139,10 +152,15 @@ class Ingest:
             self._on_pushes()
 
     async def _run_turn(
-        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage | None] | None
+        self, message: InboundMessage, slot: asyncio.Future[OutboundMessage | None] | None,
+        started: float,
     ) -> tuple[OutboundMessage | None, bool]:
         key = message.key.as_str()
         async with self._conversation_lock(key):
+            # Inside the lock, so that what the resident sends next waits for
+            # the transcript and the turns keep their order.
+            if self.voice is not None and self.voice.wants(message):
+                message = await self._transcribed(self.voice, message, slot, started)
             for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
                 outcome = await self._dispatcher.process(message)
                 messages = list(outcome.messages)
@@ -170,6 +188,28 @@ class Ingest:
                     continue
                 return passive, bool(messages)
         raise AssertionError("unreachable")
+
+    async def _transcribed(
+        self, voice: VoiceNotes, message: InboundMessage,
+        slot: asyncio.Future[OutboundMessage | None] | None, started: float,
+    ) -> InboundMessage:
+        """The voice note with its transcript. While the webhook waits, the
+        timer armed by :meth:`submit` answers "正在识别语音…" passively when
+        the transcript is late. Without a waiting webhook (Telegram, recovery),
+        the same words are pushed through the outbox once ``voice.interim_after``
+        seconds have passed since the turn began; the answer follows."""
+        if slot is not None:
+            return await voice.transcribe(message)
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(voice.transcribe(message))
+        wait = voice.interim_delay() - (loop.time() - started)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), timeout=max(wait, 0.0))
+        except TimeoutError:
+            pass
+        await self._outbox.enqueue(message.key, [INTERIM_REPLY])
+        self._on_pushes()
+        return await task
 
     def _fits_passively(self, message: InboundMessage, reply: OutboundMessage) -> bool:
         limit = self._passive_limits.get(message.key.channel)
@@ -211,6 +251,11 @@ def _inbound_counter(channel: Channel, outcome: str) -> Any:
     if child is None:
         child = _INBOUND_CHILDREN[(channel, outcome)] = INBOUND.labels(channel.value, outcome)
     return child
+
+
+def _fill_slot(slot: asyncio.Future[OutboundMessage | None], reply: OutboundMessage) -> None:
+    if not slot.done():
+        slot.set_result(reply)
 
 
 def _close_slot(slot: asyncio.Future[OutboundMessage | None]) -> None:

@@ -41,6 +41,7 @@ __all__ = [
     "PendingDelivery",
     "RatingResult",
     "ReplyWindows",
+    "SpeechToText",
     "StaffAlerts",
     "SubmissionState",
     "SubmitResult",
@@ -49,6 +50,7 @@ __all__ = [
     "TicketRecord",
     "Tickets",
     "TokenStore",
+    "Transcript",
     "TurnRecord",
     "Understanding",
 ]
@@ -427,3 +429,26 @@ class StaffAlerts(Protocol):
     async def alert(
         self, *, kind: str, key: ConversationKey, text: str, ticket_id: str | None = None
     ) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Transcript:
+    """What a voice note said."""
+
+    text: str  # Simplified Chinese (OpenCC t2s), stripped; may be "" for silence
+    duration_seconds: float  # length of the audio
+    seconds_spent: float  # wall time of decoding plus recognition
+    engine: str  # e.g. "faster-whisper:base-int8"
+
+
+class SpeechToText(Protocol):
+    """Turns a voice note (AMR, Speex, OGG/Opus, mp3, aac, wav...) into text.
+
+    Raises AudioTooLong (or AudioTooLarge) over the limits, AudioUnreadable for
+    empty or corrupt audio, SpeechBusy when the work queue is full and
+    SpeechUnavailable when no engine can run.
+    """
+
+    async def transcribe(
+        self, audio: bytes, *, audio_format: str | None = None, max_seconds: float = 60.0
+    ) -> Transcript: ...

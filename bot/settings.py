@@ -77,6 +77,24 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     rasa_timeout_seconds: float = Field(default=1.5, gt=0)
 
+    # Speech-to-text (voice notes)
+    # A model name ("base") or the path of a faster-whisper model folder.
+    asr_model: str = "base"
+    # Where `scripts/asr-env.sh` assembles named models (and downloads go, when allowed).
+    asr_model_dir: str = "var/models"
+    # Production only: fetch a named model once from the Hugging Face hub when absent.
+    asr_allow_download: bool = False
+    asr_workers: int = Field(default=1, ge=1, le=16)
+    asr_queue_limit: int = Field(default=8, ge=0)
+    asr_cpu_threads: int = Field(default=2, ge=0)
+    # Niceness of the transcription threads: the event loop comes first.
+    asr_nice: int = Field(default=10, ge=0, le=19)
+    asr_max_seconds: float = Field(default=60.0, gt=0, le=600)
+    asr_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    asr_decode_timeout_seconds: float = Field(default=20.0, gt=0)
+    # A file of place and service words for the recognition prompt; empty: the built-in one.
+    asr_prompt_file: str = ""
+
     # Delivery
     outbox_poll_seconds: float = Field(default=1.0, gt=0)
     lease_seconds: float = Field(default=60.0, gt=0)

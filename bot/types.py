@@ -126,6 +126,9 @@ class InboundMessage:
     event_key: str | None = None
     raw_type: str | None = None
     status_change: StatusChange | None = None
+    # Voice only, set by ``bot.voice`` before the turn: "ok" when ``text`` is
+    # our own transcript, else why there is none ("too_long", "unreadable"...).
+    asr: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,7 +59,7 @@ class LocationHandler:
         if turn.message.kind is InboundKind.EVENT:
             # Where the phone is, reported automatically: not necessarily where
             # the problem is, so it never pre-fills a request's place.
-            turn.state.context["reported_location"] = kept
+            turn.state.context["reported_location"] = {**kept, "at": turn.now.isoformat()}
             return []
         turn.state.context["location"] = kept
         place = location.label or f"{location.latitude:.5f}, {location.longitude:.5f}"

@@ -20,7 +20,7 @@ import httpx
 from fastapi import FastAPI
 from sqlalchemy import text
 
-from bot.ports import Understanding
+from bot.ports import SpeechToText, Understanding
 from bot.settings import Settings
 from bot.wiring.app import create_app
 from bot.wiring.container import Container
@@ -153,8 +153,10 @@ async def running_system(
     tmp_path: Path,
     *,
     understanding: Understanding | None = None,
+    speech: SpeechToText | None = None,
     **overrides: Any,
 ) -> AsyncIterator[System]:
+    """``speech``: the speech-to-text engine (default: as the settings build it)."""
     async with database(tmp_path) as (url, search_path):
         values: dict[str, Any] = {
             "database_url": url,
@@ -174,6 +176,7 @@ async def running_system(
             http_transport=transport,
             understanding=understanding or KeywordUnderstanding(),
             storage=storage,
+            speech=speech,
         )
         # No Rasa in these tests unless one is passed in: report it as such.
         container.optional_checks = []

@@ -225,6 +225,19 @@ def _staff(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _asr_transcribe(args: argparse.Namespace, settings: Settings) -> int:
+    from integrations.speech.cli import transcribe_command
+
+    return transcribe_command(settings, args.file, audio_format=args.format,
+                              verbose=args.verbose)
+
+
+def _asr_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from integrations.speech.cli import eval_command
+
+    return eval_command(settings, args.folder, json_out=args.json, limit=args.limit)
+
+
 def _redacted(url: str) -> str:
     if "@" not in url or "://" not in url:
         return url
@@ -320,6 +333,24 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--heldout", default=None, help="held-out JSON Lines file")
     evaluate.add_argument("--json", default=None, help="also write the figures as JSON here")
     evaluate.set_defaults(run=_nlu_eval)
+
+    asr = commands.add_parser("asr", help="speech-to-text: transcribe a file, evaluate a folder")
+    asr_commands = asr.add_subparsers(dest="asr_command", required=True)
+    transcribe = asr_commands.add_parser("transcribe", help="print the text of an audio file")
+    transcribe.add_argument("file", help="audio: amr, ogg/opus, mp3, aac/m4a, wav, ...")
+    transcribe.add_argument("--format", default=None,
+                            help="format hint (default: the file's suffix)")
+    transcribe.add_argument("--verbose", action="store_true",
+                            help="also print the audio length and time spent (stderr)")
+    transcribe.set_defaults(run=_asr_transcribe)
+    asr_eval = asr_commands.add_parser(
+        "eval", help="character error rate (no punctuation or spaces) and real-time factor "
+        "over the audio files in FOLDER that have a .txt transcript beside them"
+    )
+    asr_eval.add_argument("folder")
+    asr_eval.add_argument("--json", default=None, help="also write the figures as JSON here")
+    asr_eval.add_argument("--limit", type=int, default=None, help="only the first N clips")
+    asr_eval.set_defaults(run=_asr_eval)
     return parser
 
 

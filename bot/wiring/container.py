@@ -17,27 +17,34 @@ import httpx
 from bot.caching import CachingConversationStore
 from bot.delivery import Backoff, DeliveryWorker
 from bot.dispatcher import Dispatcher
+from bot.errors import SpeechError, SpeechUnavailable
 from bot.ingest import Ingest, Submission
 from bot.ports import (
     ChannelSender,
     ConversationStore,
     HealthCheck,
     KnowledgeBase,
+    SpeechToText,
     StaffAlerts,
     TicketBackend,
+    Transcript,
     Understanding,
 )
 from bot.settings import Settings
 from bot.tickets import TicketDesk
 from bot.types import Channel, InboundMessage
+from bot.voice import AudioSource, VoiceNotes
 from handlers import build_handlers
 from handlers.texts import FLOW_EXPIRED_NOTICE
 from integrations.knowledge import FileKnowledgeBase, default_knowledge_dir
 from integrations.miniprogram.channel import MiniProgramChannel, MiniProgramConfig
+from integrations.miniprogram.voice import MiniProgramAudioSource
+from integrations.speech import pool_from_settings
 from integrations.staff.accounts import StaffAccounts
 from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
 from integrations.storage import Storage, build_storage
 from integrations.telegram import TelegramChannel, TelegramConfig
+from integrations.telegram.voice import TelegramAudioSource
 from integrations.ticketing.alerts import HttpStaffAlerts, LogStaffAlerts
 from integrations.ticketing.builtin.catalogue import load_catalogue
 from integrations.ticketing.builtin.service import WorkOrderService
@@ -50,6 +57,7 @@ from integrations.wechat import (
     WeChatSender,
     WeChatWebhookConfig,
 )
+from integrations.wechat.voice import WeChatAudioSource
 from nlu.client import RasaHealth, RasaUnderstanding
 from nlu.keywords import KeywordUnderstanding
 
@@ -60,6 +68,28 @@ log = logging.getLogger("minhu.container")
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _NoSpeech:
+    """Stands in when no speech engine can be built: every voice note without a
+    channel transcript is answered "语音识别暂时用不了" (and typed text works)."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    async def transcribe(
+        self, audio: bytes, *, audio_format: str | None = None, max_seconds: float = 60.0
+    ) -> Transcript:
+        raise SpeechUnavailable(self.reason)
+
+
+def _speech_from_settings(settings: Settings) -> SpeechToText:
+    """The faster-whisper pool (``MINHU_ASR_*``); the model loads on first use."""
+    try:
+        return pool_from_settings(settings)
+    except SpeechError as exc:
+        log.warning("speech recognition is off: %s", exc)
+        return _NoSpeech(str(exc))
 
 
 class _LateSubmitter:
@@ -87,6 +117,7 @@ class Container:
         understanding: Understanding | None = None,
         storage: Storage | None = None,
         clock: Callable[[], datetime] = utc_now,
+        speech: SpeechToText | None = None,
     ) -> None:
         self.settings = settings
         self.clock = clock
@@ -215,7 +246,8 @@ class Container:
             store=self.conversations,
             understanding=self.understanding,
             handlers=build_handlers(
-                tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts
+                tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts,
+                understanding=self.understanding,
             ),
             clock=clock,
             flow_expiry=timedelta(minutes=settings.flow_expiry_minutes),
@@ -228,6 +260,15 @@ class Container:
             owner=self.owner,
             idle_poll_seconds=settings.outbox_poll_seconds,
         )
+        # Voice notes without a channel transcript: fetched from their channel
+        # and transcribed in the turn, off the request path (bot.voice).
+        self.speech: SpeechToText = speech or _speech_from_settings(settings)
+        sources: dict[Channel, AudioSource] = {Channel.WECHAT: WeChatAudioSource(self.wechat_api)}
+        if self.telegram is not None:
+            sources[Channel.TELEGRAM] = TelegramAudioSource(self.telegram.api)
+        if self.miniprogram is not None:
+            sources[Channel.MINIPROGRAM] = MiniProgramAudioSource(self.miniprogram.media)
+        self.voice = VoiceNotes(self.speech, sources, max_seconds=settings.asr_max_seconds)
         self.ingest = Ingest(
             journal=self.storage.journal,
             store=self.conversations,
@@ -237,6 +278,7 @@ class Container:
             lease_seconds=settings.lease_seconds,
             on_pushes=self.worker.kick,
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
+            voice=self.voice,
         )
         self._events.target = self.ingest
         self._telegram_submitter.target = self.ingest
@@ -298,6 +340,9 @@ class Container:
         self._loops = []
         if self.telegram is not None:
             await self.telegram.close()
+        close_speech = getattr(self.speech, "close", None)
+        if close_speech is not None:
+            await close_speech()
         await self.http.aclose()
         await self.storage.close()
 

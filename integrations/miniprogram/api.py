@@ -24,7 +24,18 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Annotated
 
-from fastapi import Body, Depends, FastAPI, File, Path, Query, Request, Security, UploadFile
+from fastapi import (
+    Body,
+    Depends,
+    FastAPI,
+    File,
+    Form,
+    Path,
+    Query,
+    Request,
+    Security,
+    UploadFile,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -78,8 +89,15 @@ from integrations.miniprogram.channel import (
 )
 from integrations.miniprogram.crypto import decrypt_user_data
 from integrations.miniprogram.errors import ApiError, FieldError, error_responses
-from integrations.miniprogram.media import MEDIA_ID, MEDIA_TYPES, sniff
+from integrations.miniprogram.media import (
+    AUDIO_TYPES,
+    MEDIA_ID,
+    MEDIA_TYPES,
+    sniff,
+    sniff_audio,
+)
 from integrations.miniprogram.schemas import (
+    CLIENT_ID_PATTERN,
     PHONE_PATTERN,
     ButtonOut,
     ChatIn,
@@ -120,6 +138,8 @@ log = logging.getLogger("minhu.miniprogram.api")
 API_VERSION = "1.0.0"
 # The most consents one PUT may carry (wx.requestSubscribeMessage takes 3 at a time).
 MAX_CONSENT_ITEMS = 20
+# The largest voice recording a chat turn may upload (60 s of mp3 is well below).
+VOICE_MAX_BYTES = 2 * 1024 * 1024
 _TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _LISTED = 50
 
@@ -141,7 +161,7 @@ class BodyLimit:
     def _limit(self, scope: Scope) -> int:
         path = str(scope.get("path", "")).rstrip("/")
         return self.uploads if scope.get("method") == "POST" and path.endswith(
-            "/media") else self.default
+            ("/media", "/chat/voice")) else self.default
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -520,6 +540,46 @@ def build_miniprogram_app(
             media_url=media_url,
             location=location,
             raw_type="miniprogram",
+        )
+        cursor = await store.latest_cursor(user.key)
+        submission = await ingest.submit(message, passive_budget=config.reply_budget_seconds)
+        reply = submission.reply
+        return ChatOut(
+            messages=[_message_out(reply)] if reply is not None else [],
+            duplicate=bool(submission.duplicate), cursor=cursor,
+        )
+
+    @app.post("/chat/voice", response_model=ChatOut, tags=["对话"],
+              summary="发一段语音（录音 mp3 或 aac，60秒以内）",
+              description=(
+                  "识别需要一点时间：回复里通常是“正在识别语音…”，识别结果"
+                  "（“您说的是：…对吗？”）随后从 GET /mp/v1/chat/messages 取。"
+              ),
+              responses={**auth, **error_responses(
+                  "payload_too_large", "unsupported_media_type")})
+    async def chat_voice(
+        file: Annotated[UploadFile, File(description="录音文件（mp3 或 aac）")],
+        client_msg_id: Annotated[str, Form(pattern=CLIENT_ID_PATTERN,
+                                           description="客户端生成的唯一编号，重试时保持不变")],
+        user: User,
+    ) -> ChatOut:
+        data = await file.read(VOICE_MAX_BYTES + 1)
+        if len(data) > VOICE_MAX_BYTES:
+            raise ApiError("payload_too_large",
+                           f"录音太大了（不能超过{VOICE_MAX_BYTES // (1024 * 1024)}MB），"
+                           "请说短一些，60秒以内")
+        content_type = sniff_audio(data[:16])
+        if content_type is None:
+            raise ApiError("unsupported_media_type", "只支持 mp3、aac 格式的录音")
+        stored = await channel.media.save(data, content_type)
+        message = InboundMessage(
+            key=user.key,
+            message_id=_message_id(user.openid, client_msg_id),
+            kind=InboundKind.VOICE,
+            received_at=channel.clock(),
+            media_id=stored.media_id,
+            media_format=AUDIO_TYPES[content_type],
+            raw_type="miniprogram:voice",
         )
         cursor = await store.latest_cursor(user.key)
         submission = await ingest.submit(message, passive_budget=config.reply_budget_seconds)

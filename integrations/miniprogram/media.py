@@ -21,11 +21,23 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["MEDIA_ID", "MEDIA_TYPES", "MediaStore", "StoredMedia", "sniff"]
+__all__ = [
+    "AUDIO_TYPES",
+    "MEDIA_ID",
+    "MEDIA_TYPES",
+    "MediaStore",
+    "StoredMedia",
+    "sniff",
+    "sniff_audio",
+]
 
 MEDIA_ID = re.compile(r"^[0-9a-f]{64}$")
 # content type → file extension
 MEDIA_TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp"}
+# Voice recordings for chat turns (wx.getRecorderManager: mp3, aac), stored the
+# same way; the extension is also the format handed to speech recognition.
+AUDIO_TYPES = {"audio/mpeg": "mp3", "audio/aac": "aac", "audio/mp4": "m4a"}
+_EXTENSIONS = {**MEDIA_TYPES, **AUDIO_TYPES}
 
 
 def sniff(head: bytes) -> str | None:
@@ -36,6 +48,21 @@ def sniff(head: bytes) -> str | None:
         return "image/png"
     if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
         return "image/webp"
+    return None
+
+
+def sniff_audio(head: bytes) -> str | None:
+    """The audio type the bytes themselves show: mp3 (ID3 tag or an MPEG frame),
+    AAC in ADTS frames, or AAC in an MP4 container (m4a)."""
+    if head.startswith(b"ID3"):
+        return "audio/mpeg"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return "audio/mp4"
+    if len(head) >= 2 and head[0] == 0xFF:
+        if head[1] & 0xF6 == 0xF0:
+            return "audio/aac"  # ADTS: sync word, layer 00
+        if head[1] & 0xE0 == 0xE0 and head[1] & 0x06:
+            return "audio/mpeg"  # MPEG audio frame: sync, layer I-III
     return None
 
 
@@ -55,9 +82,9 @@ class MediaStore:
         self.max_bytes = max_bytes
 
     def path_of(self, media_id: str, content_type: str) -> Path:
-        if not MEDIA_ID.match(media_id) or content_type not in MEDIA_TYPES:
+        if not MEDIA_ID.match(media_id) or content_type not in _EXTENSIONS:
             raise ValueError("not a media id")
-        return self.root / media_id[:2] / f"{media_id}.{MEDIA_TYPES[content_type]}"
+        return self.root / media_id[:2] / f"{media_id}.{_EXTENSIONS[content_type]}"
 
     async def save(self, data: bytes, content_type: str) -> StoredMedia:
         return await asyncio.to_thread(self._save, data, content_type)

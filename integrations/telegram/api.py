@@ -32,7 +32,7 @@ from telegram.error import (
 )
 from telegram.request import HTTPXRequest
 
-from bot.errors import ChannelAPIError, DeliveryError, PermanentDeliveryError
+from bot.errors import ChannelAPIError, DeliveryError, PayloadTooLarge, PermanentDeliveryError
 
 from .updates import bot_id_of
 
@@ -149,6 +149,29 @@ class TelegramAPI:
             await self.bot.answer_callback_query(callback_query_id=query_id, text=text)
         except TelegramError as exc:
             raise _converted("answerCallbackQuery", exc) from exc
+
+    # -- files ----------------------------------------------------------------------------
+
+    async def download_file(self, file_id: str, *, max_bytes: int) -> bytes:
+        """A file the resident sent: getFile, then its file URL (which holds the
+        token, so it is never logged). ``PayloadTooLarge`` when it is bigger
+        than ``max_bytes``, by Telegram's word before the download or by the
+        bytes after it."""
+        try:
+            found = await self.bot.get_file(file_id)
+        except TelegramError as exc:
+            raise _converted("getFile", exc) from exc
+        if found.file_size is not None and found.file_size > max_bytes:
+            raise PayloadTooLarge(f"Telegram file of {found.file_size} bytes over {max_bytes}")
+        try:
+            data = await found.download_as_bytearray()
+        except TelegramError as exc:
+            raise _converted("file download", exc) from exc
+        except RuntimeError as exc:  # getFile gave no file_path
+            raise ChannelAPIError("Telegram getFile gave no file path") from exc
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"Telegram file of {len(data)} bytes over {max_bytes}")
+        return bytes(data)
 
     # -- set-up ---------------------------------------------------------------------------
 

@@ -24,6 +24,7 @@ BOT_COMMANDS: tuple[tuple[str, str], ...] = (
     ("status", "我的诉求：查看办理进度"),
     ("help", "使用帮助"),
     ("cancel", "取消正在填写的诉求"),
+    ("rider", "骑手通道：选问题、发位置、说一句话"),
 )
 
 

@@ -60,6 +60,8 @@ COMMAND_PAYLOADS: dict[str, str] = {
     "status": MY_TICKETS_PAYLOAD,
     "help": HELP_PAYLOAD,
     "cancel": CANCEL_PAYLOAD,
+    # The rider fast path's quick buttons (handlers.voice.rider).
+    "rider": "RIDER",
 }
 _COMMAND = re.compile(
     r"/(?P<name>[A-Za-z0-9_]{1,32})(?:@(?P<bot>[A-Za-z0-9_]+))?(?:\s+(?P<arg>.*))?", re.S

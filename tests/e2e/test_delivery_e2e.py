@@ -45,11 +45,15 @@ async def test_long_answers_are_split_within_wechat_limits(tmp_path: Path) -> No
         assert "".join(p.text for p in parts).replace("\n", "") == long_text
 
 
-async def test_voice_with_recognition_is_understood_like_text(tmp_path: Path) -> None:
+async def test_voice_with_recognition_is_confirmed_then_understood_like_text(
+    tmp_path: Path,
+) -> None:
     async with running_system(tmp_path) as system:
-        reply = await system.residents.send_voice(
+        echo = await system.residents.send_voice(
             "zheng", recognition="我要投诉小区电梯老是坏"
         )
+        assert echo is not None and echo.startswith("您说的是：“我要投诉小区电梯老是坏” 对吗？")
+        reply = await system.residents.send_text("zheng", "对")
         assert reply is not None and "投诉" in reply
 
 

@@ -33,7 +33,7 @@ def test_set_webhook_points_telegram_at_our_route_with_the_secret(
     assert env.webhook["url"] == "https://minhu.example.org/telegram"
     assert env.webhook["secret_token"] == SECRET
     assert env.webhook["allowed_updates"] == ["message", "callback_query"]
-    assert [c["command"] for c in env.commands] == ["start", "status", "help", "cancel"]
+    assert [c["command"] for c in env.commands] == ["start", "status", "help", "cancel", "rider"]
     out = capsys.readouterr()
     assert "@minhu_test_bot" in out.out and TOKEN not in out.out + out.err
 
