@@ -8,10 +8,14 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_PORT ?= 55432
 
-.PHONY: run test setup lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
+.PHONY: run test setup browser lint typecheck imports nlu-model nlu-eval unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
 
 setup:
 	@scripts/app-env.sh
+
+# Debian's Chromium and CJK fonts for the browser tests (apt-get, once).
+browser:
+	@scripts/browser-env.sh
 
 # Start the whole system on embedded defaults (SQLite under var/, Rasa on
 # loopback, the simulator of WeChat's server and API on the same port).
@@ -40,9 +44,10 @@ nlu-model: setup
 	@scripts/rasa-env.sh >/dev/null
 	$(BIN)/minhu nlu train
 
-# SQLite, and the NLU tests against a real Rasa server.
-unit-sqlite: setup
-	MINHU_TEST_RASA=required $(BIN)/python -m pytest -q
+# SQLite, the NLU tests against a real Rasa server, and the browser tests in
+# headless Chromium (tests/browser; they skip on the PostgreSQL pass).
+unit-sqlite: setup browser
+	MINHU_TEST_RASA=required MINHU_TEST_BROWSER=required $(BIN)/python -m pytest -q
 
 pg-start:
 	@scripts/pg-test.sh >/dev/null

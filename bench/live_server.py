@@ -32,8 +32,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_minhu(database: Path, **settings: str) -> Iterator[str]:
-    """Start ``minhu serve``; yield its base URL; stop it afterwards."""
+def live_minhu(database: Path, *, log: Path | None = None, **settings: str) -> Iterator[str]:
+    """Start ``minhu serve``; yield its base URL; stop it afterwards.
+
+    ``settings`` override ``MINHU_<NAME>`` variables; ``log`` receives the
+    server's stderr (otherwise it is discarded).
+    """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = {
@@ -48,10 +52,11 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
         "MINHU_LOG_LEVEL": "ERROR",
         **{f"MINHU_{name.upper()}": value for name, value in settings.items()},
     }
+    errors = log.open("ab") if log is not None else None
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "minhu"), "serve", "--host", "127.0.0.1",
          "--port", str(port)],
-        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
+        env=env, cwd=ROOT, stderr=errors if errors is not None else subprocess.DEVNULL,
     )
     try:
         for _ in range(150):
@@ -60,6 +65,8 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
+            if server.poll() is not None:
+                raise RuntimeError(f"minhu serve exited with {server.returncode}")
             time.sleep(0.2)
         else:
             raise RuntimeError("minhu did not start within 30 s")
@@ -67,3 +74,5 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=15)
+        if errors is not None:
+            errors.close()

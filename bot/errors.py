@@ -14,6 +14,11 @@ APIs) into these and keep the original as ``__cause__``::
     ├── DeliveryError              a message could not be delivered now
     │   ├── WindowClosed           the channel's reply window is shut
     │   └── PermanentDeliveryError retrying will not help (blocked, bad id)
+    │       └── ReplyWindowClosed  staff cannot write now; offer a subscribe message
+    ├── HandoffError               a staff handoff operation is not possible
+    │   ├── HandoffNotFound        no such case
+    │   ├── HandoffConflict        claimed by someone else, or already closed
+    │   └── ReplyWindowClosed      (also a WindowClosed, above)
     ├── ChannelAPIError            a channel API answered with an error code
     │   └── TokenExpired           its access token is invalid; refresh once
     └── BackendError               the ticket backend failed
@@ -25,6 +30,8 @@ APIs) into these and keep the original as ``__cause__``::
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "BackendError",
     "BackendRejected",
@@ -33,10 +40,14 @@ __all__ = [
     "ChannelAPIError",
     "ConcurrentUpdate",
     "DeliveryError",
+    "HandoffConflict",
+    "HandoffError",
+    "HandoffNotFound",
     "MalformedPayload",
     "MinhuError",
     "PayloadTooLarge",
     "PermanentDeliveryError",
+    "ReplyWindowClosed",
     "SignatureError",
     "StorageError",
     "TicketNotFound",
@@ -89,6 +100,31 @@ class WindowClosed(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class HandoffError(MinhuError):
+    pass
+
+
+class HandoffNotFound(HandoffError):
+    pass
+
+
+class HandoffConflict(HandoffError):
+    pass
+
+
+class ReplyWindowClosed(HandoffError, WindowClosed):
+    """Raised by ``HandoffDesk.reply``: the channel's window for pushes is shut
+    (WeChat: 48 h after the resident's last message, or its 5 pushes used).
+    ``closes_at``/``remaining`` describe the window as it was."""
+
+    def __init__(
+        self, message: str, *, closes_at: datetime | None = None, remaining: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.closes_at = closes_at
+        self.remaining = remaining
 
 
 class ChannelAPIError(MinhuError):

@@ -68,6 +68,7 @@ class Ingest:
         lease_seconds: float,
         on_pushes: Callable[[], None] = lambda: None,
         passive_limits: Mapping[Channel, int] | None = None,
+        on_recorded: Callable[[], None] = lambda: None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -76,6 +77,8 @@ class Ingest:
         self._owner = owner
         self._lease_seconds = lease_seconds
         self._on_pushes = on_pushes
+        # Called after a turn committed history lines (wakes the staff console).
+        self._on_recorded = on_recorded
         # Longest passive reply per channel, in UTF-8 bytes of its plain text;
         # a longer answer goes through the outbox, whose sender splits it.
         self._passive_limits = dict(passive_limits or {})
@@ -161,6 +164,7 @@ class Ingest:
                     handler=outcome.handler,
                     passive_reply=passive,
                     pushes=messages,
+                    history=outcome.history,
                 )
                 try:
                     await self._store.complete_turn(record)
@@ -168,6 +172,8 @@ class Ingest:
                     if attempt == MAX_CONFLICT_RETRIES:
                         raise
                     continue
+                if record.history:
+                    self._on_recorded()
                 return passive, bool(messages)
         raise AssertionError("unreachable")
 

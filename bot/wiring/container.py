@@ -17,6 +17,7 @@ import httpx
 from bot.caching import CachingConversationStore
 from bot.delivery import Backoff, DeliveryWorker
 from bot.dispatcher import Dispatcher
+from bot.handoff import HandoffDesk
 from bot.ingest import Ingest, Submission
 from bot.ports import (
     ChannelSender,
@@ -38,6 +39,7 @@ from integrations.staff.accounts import StaffAccounts
 from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
 from integrations.storage import Storage, build_storage
 from integrations.telegram import TelegramChannel, TelegramConfig
+from integrations.telegram.alerts import TelegramStaffAlerts
 from integrations.ticketing.alerts import HttpStaffAlerts, LogStaffAlerts
 from integrations.ticketing.builtin.catalogue import load_catalogue
 from integrations.ticketing.builtin.service import WorkOrderService
@@ -52,6 +54,7 @@ from integrations.wechat import (
 )
 from nlu.client import RasaHealth, RasaUnderstanding
 from nlu.keywords import KeywordUnderstanding
+from nlu.normalize import normalize_text
 
 __all__ = ["Container", "utc_now"]
 
@@ -156,6 +159,15 @@ class Container:
             if settings.staff_alert_url
             else LogStaffAlerts()
         )
+        if settings.staff_telegram_chat_id:
+            # New escalations (and the other alerts) to a Telegram staff group too.
+            if self.telegram is None:
+                raise ValueError("MINHU_STAFF_TELEGRAM_CHAT_ID needs MINHU_TELEGRAM_TOKEN "
+                                 "(the bot that posts to the staff group)")
+            self.alerts = TelegramStaffAlerts(
+                self.telegram.api, chat_id=settings.staff_telegram_chat_id, inner=self.alerts,
+                console_url=f"{settings.public_base_url.rstrip('/')}/console",
+            )
         self.knowledge: KnowledgeBase = FileKnowledgeBase(
             Path(settings.knowledge_dir) if settings.knowledge_dir else default_knowledge_dir()
         )
@@ -211,15 +223,30 @@ class Container:
             if size > 0
             else self.storage.conversations
         )
+        # Staff take over escalated chats (bot.handoff); the console calls it.
+        self.handoff = HandoffDesk(
+            store=self.storage.handoff,
+            windows=self.storage.windows,
+            events=self._events,
+            clock=clock,
+            hours=settings.service_hours_schedule(),
+            avg_handle_minutes=settings.handoff_avg_handle_minutes,
+            idle_minutes=settings.handoff_idle_minutes,
+            idle_poll_seconds=settings.handoff_idle_poll_seconds,
+            on_pushes=lambda: self.worker.kick(),
+            alerts=self.alerts,
+        )
         self.dispatcher = Dispatcher(
             store=self.conversations,
             understanding=self.understanding,
             handlers=build_handlers(
-                tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts
+                tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts,
+                handoff=self.handoff, normalise=normalize_text,
             ),
             clock=clock,
             flow_expiry=timedelta(minutes=settings.flow_expiry_minutes),
             flow_expired_notice=FLOW_EXPIRED_NOTICE,
+            handoff=self.handoff,
         )
         self.worker = DeliveryWorker(
             queue=self.storage.outbox,
@@ -237,6 +264,7 @@ class Container:
             lease_seconds=settings.lease_seconds,
             on_pushes=self.worker.kick,
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
+            on_recorded=self.handoff.notify,
         )
         self._events.target = self.ingest
         self._telegram_submitter.target = self.ingest
@@ -271,6 +299,7 @@ class Container:
             asyncio.create_task(self.worker.run(self._stop), name="outbox"),
             asyncio.create_task(self._recovery_loop(), name="recovery"),
             asyncio.create_task(self.tickets.run(self._stop), name="ticket-outbox"),
+            asyncio.create_task(self.handoff.run_idle(self._stop), name="handoff-idle"),
         ]
         if self.workorder_webhooks is not None:
             self._loops.append(asyncio.create_task(
