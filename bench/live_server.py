@@ -35,8 +35,9 @@ def free_port() -> int:
 def live_minhu(database: Path, *, log: Path | None = None, **settings: str) -> Iterator[str]:
     """Start ``minhu serve``; yield its base URL; stop it afterwards.
 
-    ``settings`` override ``MINHU_<NAME>`` variables; ``log`` receives the
-    server's stderr (otherwise it is discarded).
+    ``settings`` override ``MINHU_<NAME>`` variables (``{base}`` in a value is
+    the server's own base URL, for endpoints the simulator plays); ``log``
+    receives the server's stderr (otherwise it is discarded).
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -50,7 +51,8 @@ def live_minhu(database: Path, *, log: Path | None = None, **settings: str) -> I
         # Keyword rules make runs repeatable; nothing listens on this port.
         "MINHU_RASA_URL": f"http://127.0.0.1:{free_port()}",
         "MINHU_LOG_LEVEL": "ERROR",
-        **{f"MINHU_{name.upper()}": value for name, value in settings.items()},
+        **{f"MINHU_{name.upper()}": value.replace("{base}", base)
+           for name, value in settings.items()},
     }
     errors = log.open("ab") if log is not None else None
     server = subprocess.Popen(

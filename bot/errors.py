@@ -11,7 +11,7 @@ APIs) into these and keep the original as ``__cause__``::
     ├── StorageError               the database failed or is unreachable
     │   └── ConcurrentUpdate       optimistic lock lost; reload and retry
     ├── UnderstandingError         the NLU service failed (fallback applies)
-    ├── DeliveryError              a message could not be delivered now
+    ├── DeliveryError              a message could not be delivered now (retry_after: a hint)
     │   ├── WindowClosed           the channel's reply window is shut
     │   └── PermanentDeliveryError retrying will not help (blocked, bad id)
     │       └── ReplyWindowClosed  staff cannot write now; offer a subscribe message
@@ -91,7 +91,12 @@ class UnderstandingError(MinhuError):
 
 
 class DeliveryError(MinhuError):
-    pass
+    """``retry_after``: the channel's "not again before this many seconds"
+    (Telegram's flood control); the outbox waits at least that long."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WindowClosed(DeliveryError):

@@ -10,6 +10,10 @@ unlimited on WeChat) or later through the outbox::
        │◄── stored reply ─────┘                               │ ready within budget?
        │◄──────────────────── passive reply ◄─────────yes─────┤
        └── "success" (after the budget) ; pushes ──► outbox ◄─no┘
+
+A channel may prepare its messages in the turn, before the dispatcher sees
+them (``preparers``: Telegram fetches a photo there), so the webhook's
+answer never waits for that work.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from typing import Any, Protocol
 from bot.dispatcher import Dispatcher
 from bot.errors import ConcurrentUpdate
 from bot.metrics import INBOUND, TURN_ERRORS
-from bot.ports import ConversationStore, DeliveryQueue, InboundJournal, TurnRecord
+from bot.ports import (
+    ConversationStore,
+    DeliveryQueue,
+    InboundJournal,
+    InboundPreparer,
+    TurnRecord,
+)
 from bot.types import Channel, InboundMessage, OutboundMessage
 
 __all__ = ["Ingest", "Submission", "Submitter"]
@@ -69,6 +79,7 @@ class Ingest:
         on_pushes: Callable[[], None] = lambda: None,
         passive_limits: Mapping[Channel, int] | None = None,
         on_recorded: Callable[[], None] = lambda: None,
+        preparers: Mapping[Channel, InboundPreparer] | None = None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -82,6 +93,8 @@ class Ingest:
         # Longest passive reply per channel, in UTF-8 bytes of its plain text;
         # a longer answer goes through the outbox, whose sender splits it.
         self._passive_limits = dict(passive_limits or {})
+        # A channel's work on a message before its turn (Telegram: fetch the photo).
+        self._preparers = dict(preparers or {})
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
@@ -146,6 +159,7 @@ class Ingest:
     ) -> tuple[OutboundMessage | None, bool]:
         key = message.key.as_str()
         async with self._conversation_lock(key):
+            message = await self._prepare(message)
             for attempt in range(1, MAX_CONFLICT_RETRIES + 1):
                 outcome = await self._dispatcher.process(message)
                 messages = list(outcome.messages)
@@ -176,6 +190,20 @@ class Ingest:
                     self._on_recorded()
                 return passive, bool(messages)
         raise AssertionError("unreachable")
+
+    async def _prepare(self, message: InboundMessage) -> InboundMessage:
+        preparer = self._preparers.get(message.key.channel)
+        if preparer is None:
+            return message
+        try:
+            return await preparer.prepare(message)
+        except Exception:
+            # The message as received is still worth a turn.
+            log.exception(
+                "preparing a message failed; processing it as received",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            return message
 
     def _fits_passively(self, message: InboundMessage, reply: OutboundMessage) -> bool:
         limit = self._passive_limits.get(message.key.channel)

@@ -46,6 +46,7 @@ __all__ = [
     "HealthCheck",
     "HistoryLine",
     "InboundJournal",
+    "InboundPreparer",
     "KnowledgeAnswer",
     "KnowledgeBase",
     "PendingDelivery",
@@ -225,6 +226,21 @@ class ChannelSender(Protocol):
         Raises ``DeliveryError`` to retry later, ``PermanentDeliveryError`` to
         give up."""
         ...
+
+
+class InboundPreparer(Protocol):
+    """A channel's own work on a message before its turn, such as fetching a
+    photo the channel names only by an id staff cannot open.
+
+    The ingest runs it inside the turn: after the message is in the journal
+    and the webhook has answered, under the conversation's lock (so the
+    messages of one chat keep their order). It runs again when a turn is
+    recovered, so it must be repeatable. It returns the message to process;
+    when its work fails it returns ``message`` itself (the message must not
+    be lost over it) and says why in the log.
+    """
+
+    async def prepare(self, message: InboundMessage) -> InboundMessage: ...
 
 
 class FallbackNotifier(Protocol):
@@ -428,8 +444,12 @@ class Tickets(Protocol):
     ) -> Ticket: ...
 
     async def withdraw(
-        self, key: ConversationKey, ticket_id: str, *, submission_id: str
-    ) -> Ticket: ...
+        self, key: ConversationKey, ticket_id: str, *, submission_id: str,
+        reason: str | None = None,
+    ) -> Ticket:
+        """Withdraw one of the resident's tickets; ``reason`` is their own words
+        (cut to a sensible length), else a standard wording is sent."""
+        ...
 
     async def rate(
         self, key: ConversationKey, ticket_id: str, *, score: int, comment: str | None,

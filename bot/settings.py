@@ -67,6 +67,8 @@ class Settings(BaseSettings):
     miniprogram_rate_burst: int = Field(default=20, gt=0)
     media_dir: str = "var/media"
     media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Key of the signed links /media/{id}?sig=... (Telegram's photos in tickets).
+    media_link_secret: SecretStr = SecretStr("minhu-dev-media-link-secret-change-me")
 
     # Telegram
     # The bot's token from @BotFather ("123456:ABC-..."); empty: the channel is off.

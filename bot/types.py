@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "EMERGENCY_ADVICE",
+    "EMERGENCY_NUMBERS",
     "RATING_LEVELS",
     "REOPEN_AT_OR_BELOW",
     "REQUEST_TYPES",
@@ -222,6 +224,15 @@ REQUEST_TYPES: dict[str, str] = {
     "suggest": "建议",
     "praise": "表扬",
 }
+
+
+# Emergencies are not hotline work (domain.md §1): whatever the channel, the
+# first thing the resident reads is the number to call.
+EMERGENCY_NUMBERS: tuple[tuple[str, str], ...] = (("110", "报警"), ("119", "火警"), ("120", "急救"))
+EMERGENCY_ADVICE = (
+    "情况紧急请立即拨打：报警110，火警119，急救120。\n"
+    "请先确保自身安全，远离危险区域。"
+)
 
 
 class TicketStatus(enum.StrEnum):

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from bot.errors import MinhuError
 from bot.handling import Turn
 from bot.ports import StaffAlerts, SubmitResult, Tickets
-from bot.types import HandoffReason, Location, OutboundMessage, TicketDraft
+from bot.types import EMERGENCY_ADVICE, HandoffReason, Location, OutboundMessage, TicketDraft
 from handlers.escalation import Escalator
 from handlers.ids import action_id
 from handlers.intake import INTAKE_FLOW
@@ -18,13 +18,6 @@ from handlers.parsing import looks_like_emergency
 __all__ = ["EMERGENCY_ADVICE", "EmergencyHandler"]
 
 log = logging.getLogger("minhu.handlers.emergency")
-
-# Emergencies are not hotline work (domain.md §1): the first thing the
-# resident reads must be the number to call.
-EMERGENCY_ADVICE = (
-    "情况紧急请立即拨打：报警110，火警119，急救120。\n"
-    "请先确保自身安全，远离危险区域。"
-)
 
 
 class EmergencyHandler:

@@ -6,7 +6,9 @@ demo staff accounts, then, in the browser:
 1. a resident reports a broken street lamp in the simulator page and confirms;
 2. the dispatcher signs in to the work-order pages and dispatches it; the
    housing bureau's account starts work and finishes it with an answer;
-3. the resident sees every step arrive and rates it.
+3. the resident sees every step arrive and rates it;
+4. a resident on the simulator's Telegram mode reaches the summary of a
+   request, answering with the inline keyboard's buttons.
 
 Run with ``scripts/screenshots.sh`` (it installs Chromium and Playwright
 first); the images go to ``docs/screenshots/``.
@@ -20,7 +22,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.live_server import ROOT, live_minhu
@@ -71,11 +73,42 @@ def move(page: Page, base: str, ticket: str, status: str, note: str) -> None:
     page.wait_for_load_state()
 
 
+def telegram_say(page: Page, text: str | None = None, *, press: str | None = None) -> None:
+    """Type ``text`` or press the last message's inline button ``press``; wait for the answer."""
+    before = page.locator("#chat .bubble").count()
+    if press is not None:
+        page.locator("#chat .chip", has_text=press).last.click()
+    else:
+        assert text is not None
+        page.fill("#text", text)
+        page.press("#text", "Enter")
+    page.wait_for_function(
+        f"document.querySelectorAll('#chat .bubble').length > {before + 1}", timeout=15_000
+    )
+    page.wait_for_timeout(300)
+
+
+def telegram(browser: Browser, base: str) -> None:
+    page = browser.new_context(viewport={"width": 1280, "height": 900}, bypass_csp=True).new_page()
+    page.goto(f"{base}/simulator/telegram")
+    page.wait_for_selector("#text")
+    telegram_say(page, "幸福里小区3号楼门口的路灯坏了一个星期了，晚上黑得看不见路")
+    telegram_say(page, press="不留电话")
+    telegram_say(page, press="没有照片")
+    page.screenshot(path=str(OUT / "telegram-summary.png"))
+
+
 def main() -> int:
     OUT.mkdir(parents=True, exist_ok=True)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        live_minhu(Path(tmp) / "minhu.db", outbox_poll_seconds="0.2") as base,
+        live_minhu(
+            Path(tmp) / "minhu.db", outbox_poll_seconds="0.2",
+            # The simulator's fake Bot API accepts any token; these are not secrets.
+            telegram_token="7000000000:minhu-simulator-dev-token-not-a-real-bot",  # noqa: S106
+            telegram_secret="minhu-simulator-dev-secret",  # noqa: S106
+            telegram_api_base="{base}/simulator/telegram-api",
+        ) as base,
         sync_playwright() as pw,
     ):
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
@@ -115,6 +148,7 @@ def main() -> int:
         resident.wait_for_timeout(500)
         tap(resident, "满意")
         resident.screenshot(path=str(OUT / "resident-progress.png"))
+        telegram(browser, base)
         browser.close()
     print(f"screenshots written to {OUT.relative_to(ROOT)}")
     return 0

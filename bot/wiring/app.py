@@ -19,6 +19,7 @@ from bot.wiring.container import Container
 from integrations.console.auth import ConsoleAuth, console_signer
 from integrations.console.quick_replies import load_quick_replies
 from integrations.console.web import ConsoleConfig, build_console
+from integrations.media.web import build_media_router
 from integrations.miniprogram.api import build_miniprogram_app
 from integrations.staff.sessions import SessionSigner
 from integrations.staff.throttle import SignInThrottle
@@ -76,6 +77,8 @@ def create_app(
         },
     )
     _mount_staff_and_workorders(app, settings, container)
+    # Photos behind the signed links in tickets (Telegram's).
+    app.include_router(build_media_router(container.media, container.media_links))
     if container.miniprogram is not None:
         app.mount("/mp/v1", build_miniprogram_app(
             container.miniprogram, ingest=container.ingest, tickets=container.tickets,

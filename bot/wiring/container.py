@@ -23,6 +23,7 @@ from bot.ports import (
     ChannelSender,
     ConversationStore,
     HealthCheck,
+    InboundPreparer,
     KnowledgeBase,
     StaffAlerts,
     TicketBackend,
@@ -34,6 +35,7 @@ from bot.types import Channel, InboundMessage
 from handlers import build_handlers
 from handlers.texts import FLOW_EXPIRED_NOTICE
 from integrations.knowledge import FileKnowledgeBase, default_knowledge_dir
+from integrations.media import MediaLinks, MediaStore
 from integrations.miniprogram.channel import MiniProgramChannel, MiniProgramConfig
 from integrations.staff.accounts import StaffAccounts
 from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
@@ -126,6 +128,14 @@ class Container:
                 clock=clock,
             ),
         }
+        # Photos minhu keeps itself, and the signed links (GET /media/{id}?sig=...)
+        # tickets carry for channels without a photo API of their own (Telegram).
+        self.media = MediaStore(Path(settings.media_dir), max_bytes=settings.media_max_bytes)
+        self.media_links = MediaLinks.derived(
+            settings.media_link_secret.get_secret_value(), b"minhu media links v1",
+            prefix=f"{settings.public_base_url.rstrip('/')}/media/",
+        )
+        self.preparers: dict[Channel, InboundPreparer] = {}
         # Telegram: on when a bot token is set; its updates reach the ingest
         # once that exists (below).
         self.telegram: TelegramChannel | None = None
@@ -142,8 +152,11 @@ class Container:
                 ),
                 self._telegram_submitter,
                 clock=clock,
+                media=(self.media, self.media_links),
             )
             self.senders[Channel.TELEGRAM] = self.telegram.sender
+            if self.telegram.photos is not None:
+                self.preparers[Channel.TELEGRAM] = self.telegram.photos
         # WeChat mini-program: needs the SQL database (sessions, consents, inbox);
         # its API is mounted at /mp/v1 by the app.
         self.miniprogram: MiniProgramChannel | None = None
@@ -265,6 +278,7 @@ class Container:
             on_pushes=self.worker.kick,
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
             on_recorded=self.handoff.notify,
+            preparers=self.preparers,
         )
         self._events.target = self.ingest
         self._telegram_submitter.target = self.ingest

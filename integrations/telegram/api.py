@@ -3,7 +3,8 @@
 PTB's exceptions are converted here, the original kept as ``__cause__``::
 
     TimedOut, NetworkError (transport, 5xx) ........ DeliveryError (retry)
-    RetryAfter (429, flood control) ................ DeliveryError (retry)
+    RetryAfter (429, flood control) ................ DeliveryError (retry, not before
+                                                     Telegram's ``retry_after``)
     Forbidden (403: blocked, deactivated) .......... ChannelAPIError(code=403)
     BadRequest (400: chat not found, bad markup) ... ChannelAPIError(code=400)
     InvalidToken (401/404), Conflict (409), other .. ChannelAPIError(code=...)
@@ -16,7 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import warnings
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message
@@ -31,8 +35,9 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
-from bot.errors import ChannelAPIError, DeliveryError, PermanentDeliveryError
+from bot.errors import ChannelAPIError, DeliveryError, PayloadTooLarge, PermanentDeliveryError
 
 from .updates import bot_id_of
 
@@ -55,6 +60,16 @@ POLL_TIMEOUT_SECONDS = 30
 PERMANENT_CODES = frozenset({400, 403})
 
 
+def retry_after_seconds(exc: RetryAfter) -> float | None:
+    """Telegram's ``retry_after`` in seconds (PTB 22 gives an int or a timedelta,
+    and warns about the change when it is read)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 def as_delivery_error(exc: ChannelAPIError) -> DeliveryError:
     """What a refusal means to the outbox: give up, or retry later."""
     if exc.code in PERMANENT_CODES:
@@ -65,8 +80,8 @@ def as_delivery_error(exc: ChannelAPIError) -> DeliveryError:
 def _converted(method: str, exc: TelegramError) -> Exception:
     text = f"Telegram {method}: {exc.message}"
     if isinstance(exc, RetryAfter):
-        # (Its retry_after attribute warns of a type change in PTB 22; the message has it.)
-        return DeliveryError(text)
+        # The outbox waits at least this long before the next attempt.
+        return DeliveryError(text, retry_after=retry_after_seconds(exc))
     if isinstance(exc, Forbidden):
         return ChannelAPIError(text, code=403)
     if isinstance(exc, BadRequest | ChatMigrated):
@@ -149,6 +164,29 @@ class TelegramAPI:
             await self.bot.answer_callback_query(callback_query_id=query_id, text=text)
         except TelegramError as exc:
             raise _converted("answerCallbackQuery", exc) from exc
+
+    # -- files ----------------------------------------------------------------------------
+
+    async def download_file(self, file_id: str, *, max_bytes: int) -> bytes:
+        """A file the resident sent: getFile, then its file URL (which holds the
+        token, so it is never logged). ``PayloadTooLarge`` when it is bigger
+        than ``max_bytes``, by Telegram's word before the download or by the
+        bytes after it."""
+        try:
+            found = await self.bot.get_file(file_id)
+        except TelegramError as exc:
+            raise _converted("getFile", exc) from exc
+        if found.file_size is not None and found.file_size > max_bytes:
+            raise PayloadTooLarge(f"Telegram file of {found.file_size} bytes over {max_bytes}")
+        try:
+            data = await found.download_as_bytearray()
+        except TelegramError as exc:
+            raise _converted("file download", exc) from exc
+        except RuntimeError as exc:  # getFile gave no file_path
+            raise ChannelAPIError("Telegram getFile gave no file path") from exc
+        if len(data) > max_bytes:
+            raise PayloadTooLarge(f"Telegram file of {len(data)} bytes over {max_bytes}")
+        return bytes(data)
 
     # -- set-up ---------------------------------------------------------------------------
 

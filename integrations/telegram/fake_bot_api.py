@@ -9,6 +9,11 @@ It answers ``/bot<token>/<method>`` the way Telegram does (``{"ok": true,
         fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
         fake.sent_texts(chat_id)                       # what the resident saw
 
+Files the resident "sent" are registered with :meth:`FakeBotAPI.add_file`;
+``getFile`` then gives their ``file_path`` and ``/file/bot<token>/<path>``
+serves the bytes (recorded as the method ``download``; ``fail("download",
+...)`` makes a download fail). An unknown file id gets Telegram's 400.
+
 Parameters arrive as PTB sends them (form fields, JSON-encoded where the
 value is an object) or as JSON bodies; they are recorded decoded.
 ``getUpdates`` serves what :meth:`FakeBotAPI.push_update` queued, holding
@@ -34,7 +39,7 @@ from typing import Any
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 __all__ = ["Call", "FakeBotAPI", "FakeBotAPIServer"]
@@ -94,6 +99,13 @@ class _Failure:
 
 
 @dataclass
+class _File:
+    data: bytes
+    path: str
+    size: int | None
+
+
+@dataclass
 class _Sent:
     """A message the bot sent, kept so that a button press can refer to it."""
 
@@ -122,12 +134,16 @@ class FakeBotAPI:
         self._failures: list[_Failure] = []
         self._updates: list[dict[str, Any]] = []
         self._sent: dict[int, _Sent] = {}
+        self._files: dict[str, _File] = {}
+        # Seconds each file download takes (a slow Telegram).
+        self.download_delay = 0.0
         self._next_message_id = 1000
         self._next_update_id = 1
         self.webhook: dict[str, Any] = {}
         self.commands: list[dict[str, Any]] = []
         self.app = Starlette(routes=[
             Route("/bot{token}/{method}", self._endpoint, methods=["GET", "POST"]),
+            Route("/file/bot{token}/{path:path}", self._download, methods=["GET"]),
         ])
 
     # -- what tests and the simulator use ---------------------------------------------------
@@ -159,6 +175,15 @@ class FakeBotAPI:
         with self._lock:
             self._failures.append(_Failure(method, status, description, retry_after, times))
 
+    def add_file(self, file_id: str, data: bytes, *, file_size: int | None = -1) -> str:
+        """Make ``file_id`` downloadable with these bytes; its ``file_path``.
+        ``file_size`` is what getFile reports (default: the real size; None: none)."""
+        with self._lock:
+            path = f"photos/file_{len(self._files)}.jpg"
+            size = len(data) if file_size == -1 else file_size
+            self._files[file_id] = _File(data, path, size)
+        return path
+
     def push_update(self, update: dict[str, Any]) -> dict[str, Any]:
         """Queue an update for getUpdates; an ``update_id`` is given when missing."""
         with self._lock:
@@ -179,6 +204,7 @@ class FakeBotAPI:
             self._calls.clear()
             self._failures.clear()
             self._updates.clear()
+            self._files.clear()
 
     async def wait_for(
         self, predicate: Callable[[list[Call]], bool], *, within: float = 10.0
@@ -219,6 +245,29 @@ class FakeBotAPI:
         with self._lock:
             self._calls.append(Call(method, params, token, at, result, status))
         return response or JSONResponse({"ok": True, "result": result})
+
+    async def _download(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        path = request.path_params["path"]
+        at = self._clock()
+        if self.download_delay:
+            await asyncio.sleep(self.download_delay)
+        with self._lock:
+            failure = self._take_failure("download")
+            found = next((f for f in self._files.values() if f.path == path), None)
+        if self.token is not None and token != self.token:
+            status, response = 401, Response(b"Unauthorized", status_code=401)
+        elif failure is not None:
+            status = failure.status
+            response = _error(failure.status, failure.description, failure.retry_after)
+        elif found is None:
+            status, response = 404, _error(404, "Not Found")
+        else:
+            status = 200
+            response = Response(found.data, media_type="application/octet-stream")
+        with self._lock:
+            self._calls.append(Call("download", {"file_path": path}, token, at, None, status))
+        return response
 
     def _take_failure(self, method: str) -> _Failure | None:
         for failure in self._failures:
@@ -275,6 +324,18 @@ class FakeBotAPI:
         if params.get("caption"):
             content["caption"] = str(params["caption"])
         return self._message(params, **content)
+
+    async def _get_file(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        file_id = str(params.get("file_id") or "")
+        with self._lock:
+            found = self._files.get(file_id)
+        if found is None:
+            raise _Refused("wrong file_id or the file is temporarily unavailable")
+        result: dict[str, Any] = {"file_id": file_id, "file_unique_id": f"u-{file_id}",
+                                  "file_path": found.path}
+        if found.size is not None:
+            result["file_size"] = found.size
+        return result
 
     async def _true(self, params: Mapping[str, Any]) -> bool:
         return True
@@ -335,6 +396,7 @@ _METHODS: dict[str, _Handler] = {
     "getWebhookInfo": FakeBotAPI._get_webhook_info,
     "setMyCommands": FakeBotAPI._set_my_commands,
     "getUpdates": FakeBotAPI._get_updates,
+    "getFile": FakeBotAPI._get_file,
 }
 
 

@@ -73,12 +73,15 @@ async def test_a_failing_unit_rolls_back_alone(sql_backend: Backend) -> None:
         _insert_token("also-doomed")(conn)
         conn.execute(text("INSERT INTO no_such_table VALUES (1)"))
 
+    # Committed before the rest: on PostgreSQL the units below run concurrently,
+    # so a duplicate of one of them could win the race and fail the original.
+    await db.run("seed", _insert_token("z"))
     results = await asyncio.gather(
         db.run("first", _insert_token("a")),
         db.run("fails", fails_after_writing),
         db.run("second", _insert_token("b")),
         db.run("driver", driver_error),
-        db.run("duplicate", _insert_token("a")),  # the unique name: a driver error too
+        db.run("duplicate", _insert_token("z")),  # the unique name: a driver error too
         db.run("third", _insert_token("c")),
         return_exceptions=True,
     )
@@ -87,7 +90,7 @@ async def test_a_failing_unit_rolls_back_alone(sql_backend: Backend) -> None:
     for failed in (results[3], results[4]):
         assert isinstance(failed, StorageError)
         assert isinstance(failed.__cause__, SQLAlchemyError)
-    assert await _token_names(storage) == ["a", "b", "c"]
+    assert await _token_names(storage) == ["a", "b", "c", "z"]
 
 
 async def test_sqlite_units_run_without_savepoints_unless_one_fails_after_writing(
