@@ -142,6 +142,9 @@ class ConsoleConfig:
         return max(self.sla_red_seconds, self.sla_amber_seconds)
 
 
+# How many history ids before its cursor a live stream looks at again (see events()).
+LIVE_LOOKBACK = 50
+
 def _static(name: str) -> tuple[bytes, str]:
     package, filename, media_type = _STATIC[name]
     return (resources.files(package) / "static" / filename).read_bytes(), media_type
@@ -725,11 +728,28 @@ class _Console:
         desk = self.desk
         key = case.key if case is not None else None
 
+        # On PostgreSQL two turns can commit out of id order, so a poll could
+        # pass over an id that commits a moment later. Each poll looks back a
+        # little before the cursor and skips what this stream already sent.
+        sent: set[int] = set()
+        primed = False
+
         async def fetch(cursor: str) -> tuple[list[LiveEvent], str]:
+            nonlocal primed
             position = int(cursor)
-            entries = await desk.changes_since(position, limit=200)
+            floor = max(0, position - LIVE_LOOKBACK)
+            if not primed:
+                # What the page already shows (up to the cursor) counts as sent.
+                earlier = await desk.changes_since(floor, limit=LIVE_LOOKBACK)
+                sent.update(e.entry_id for e in earlier if e.entry_id <= position)
+                primed = True
+            entries = [
+                entry for entry in await desk.changes_since(floor, limit=200 + LIVE_LOOKBACK)
+                if entry.entry_id not in sent
+            ]
             events: list[LiveEvent] = []
             for entry in entries:
+                sent.add(entry.entry_id)
                 if key is not None and entry.key == key:
                     if entry.author.startswith("staff:") and entry.author[6:] not in names:
                         names.update(await self.names())
@@ -747,7 +767,9 @@ class _Console:
                         case_json(changed, names, visible=self.visible(account, changed)),
                         str(entry.entry_id),
                     ))
-            after = entries[-1].entry_id if entries else position
+            after = max([position, *(entry.entry_id for entry in entries)])
+            for stale in [i for i in sent if i <= after - LIVE_LOOKBACK]:
+                sent.discard(stale)
             return events, str(after)
 
         body = event_stream(
