@@ -8,12 +8,16 @@ VENV := .venv
 BIN := $(VENV)/bin
 PG_PORT ?= 55432
 
-.PHONY: run test setup lint typecheck imports nlu-model nlu-eval bench-asr unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
+.PHONY: run test setup browser lint typecheck imports nlu-model nlu-eval bench-asr unit-sqlite unit-postgres pg-start pg-stop bench screenshots clean
 
 # The app's venv, then speech-to-text's Debian tools, model and eval sets.
 setup:
 	@scripts/app-env.sh
 	@scripts/asr-env.sh
+
+# Debian's Chromium and CJK fonts for the browser tests (apt-get, once).
+browser:
+	@scripts/browser-env.sh
 
 # Start the whole system on embedded defaults (SQLite under var/, Rasa on
 # loopback, the simulator of WeChat's server and API on the same port).
@@ -42,9 +46,11 @@ nlu-model: setup
 	@scripts/rasa-env.sh >/dev/null
 	$(BIN)/minhu nlu train
 
-# SQLite, and the NLU tests against a real Rasa server.
-unit-sqlite: setup
-	MINHU_TEST_RASA=required MINHU_TEST_ASR=required $(BIN)/python -m pytest -q
+# SQLite, the NLU tests against a real Rasa server, speech-to-text with the real
+# model, and the browser tests in headless Chromium (tests/browser; they skip on
+# the PostgreSQL pass).
+unit-sqlite: setup browser
+	MINHU_TEST_RASA=required MINHU_TEST_ASR=required MINHU_TEST_BROWSER=required $(BIN)/python -m pytest -q
 
 pg-start:
 	@scripts/pg-test.sh >/dev/null

@@ -32,11 +32,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def live_minhu(database: Path, **settings: str) -> Iterator[str]:
+def live_minhu(database: Path, *, log: Path | None = None, **settings: str) -> Iterator[str]:
     """Start ``minhu serve``; yield its base URL; stop it afterwards.
 
-    ``settings`` become ``MINHU_*`` variables; ``{base}`` in a value is the
-    server's own base URL (for endpoints the simulator plays).
+    ``settings`` override ``MINHU_<NAME>`` variables (``{base}`` in a value is
+    the server's own base URL, for endpoints the simulator plays); ``log``
+    receives the server's stderr (otherwise it is discarded).
     """
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -53,10 +54,11 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
         **{f"MINHU_{name.upper()}": value.replace("{base}", base)
            for name, value in settings.items()},
     }
+    errors = log.open("ab") if log is not None else None
     server = subprocess.Popen(
         [str(ROOT / ".venv" / "bin" / "minhu"), "serve", "--host", "127.0.0.1",
          "--port", str(port)],
-        env=env, cwd=ROOT, stderr=subprocess.DEVNULL,
+        env=env, cwd=ROOT, stderr=errors if errors is not None else subprocess.DEVNULL,
     )
     try:
         for _ in range(150):
@@ -65,6 +67,8 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
                     break
             except httpx.HTTPError:
                 pass
+            if server.poll() is not None:
+                raise RuntimeError(f"minhu serve exited with {server.returncode}")
             time.sleep(0.2)
         else:
             raise RuntimeError("minhu did not start within 30 s")
@@ -72,3 +76,5 @@ def live_minhu(database: Path, **settings: str) -> Iterator[str]:
     finally:
         server.terminate()
         server.wait(timeout=15)
+        if errors is not None:
+            errors.close()

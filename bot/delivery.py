@@ -3,7 +3,10 @@
 Messages are queued in the same transaction as the turn that produced
 them (see :meth:`bot.ports.ConversationStore.complete_turn`), so a crash
 loses none; the worker delivers them in order per conversation and retries
-with exponential backoff until the channel accepts or refuses for good.
+with exponential backoff until the channel accepts or refuses for good. A
+channel that says when to try again (``DeliveryError.retry_after``, e.g.
+Telegram's flood control) is not tried sooner: the delay is the longer of
+the backoff and that hint.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Mapping
 from datetime import timedelta
 
@@ -22,6 +26,9 @@ from bot.types import Channel
 __all__ = ["Backoff", "DeliveryWorker"]
 
 log = logging.getLogger("minhu.delivery")
+
+# A channel's "retry after" beyond this is taken as this (a day).
+MAX_RETRY_HINT_SECONDS = 86_400.0
 
 
 class Backoff:
@@ -113,7 +120,7 @@ class DeliveryWorker:
             DELIVERIES.labels(channel.value, "dead", "none").inc()
             return
         except (DeliveryError, MinhuError) as exc:
-            delay = self._backoff.delay(attempt)
+            delay = _with_hint(self._backoff.delay(attempt), exc)
             retry_at = self._clock() + delay if delay is not None else None
             log.warning("delivery %s attempt %d failed: %s", item.delivery_id, attempt, exc,
                         extra={"conversation": item.key.as_str()})
@@ -122,3 +129,12 @@ class DeliveryWorker:
             return
         await self._queue.mark_sent(item.delivery_id, via=via)
         DELIVERIES.labels(channel.value, "sent", via).inc()
+
+
+def _with_hint(delay: timedelta | None, exc: MinhuError) -> timedelta | None:
+    """The backoff's delay, or the channel's "not before" when that is later
+    (None, giving up, stays None)."""
+    hint = exc.retry_after if isinstance(exc, DeliveryError) else None
+    if delay is None or hint is None or not (hint > 0 and math.isfinite(hint)):
+        return delay
+    return max(delay, timedelta(seconds=min(hint, MAX_RETRY_HINT_SECONDS)))

@@ -16,12 +16,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
+from bot.handoff import HANDOFF_CONTEXT_KEY, turn_lines
 from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS
-from bot.ports import Clock, ConversationStore, Understanding
+from bot.ports import Clock, ConversationStore, HandoffGate, HistoryLine, Understanding
 from bot.state import ConversationState
 from bot.types import EventKind, InboundKind, InboundMessage, Intent, OutboundMessage
 
-__all__ = ["CHOICES_CONTEXT_KEY", "Dispatcher", "TurnOutcome"]
+__all__ = ["CHOICES_CONTEXT_KEY", "HANDOFF_HANDLER", "Dispatcher", "TurnOutcome"]
 
 log = logging.getLogger("minhu.dispatcher")
 
@@ -34,12 +35,18 @@ ERROR_REPLY = OutboundMessage.of_text(
 )
 
 
+# The handler name journaled for a message that reached staff, not the bot.
+HANDOFF_HANDLER = "handoff"
+
+
 @dataclass(frozen=True, slots=True)
 class TurnOutcome:
     state: ConversationState
     intent: Intent | None
     handler: str
     messages: Sequence[OutboundMessage]
+    # The turn as the staff console shows it (committed with the turn).
+    history: Sequence[HistoryLine] = ()
 
 
 class Dispatcher:
@@ -52,6 +59,7 @@ class Dispatcher:
         clock: Clock,
         flow_expiry: timedelta | None = None,
         flow_expired_notice: str = "",
+        handoff: HandoffGate | None = None,
     ) -> None:
         if not handlers:
             raise ValueError("the dispatcher needs at least one handler (a catch-all last)")
@@ -61,13 +69,20 @@ class Dispatcher:
         self._clock = clock
         self._flow_expiry = flow_expiry
         self._flow_expired_notice = flow_expired_notice
+        self._handoff = handoff
 
     async def process(self, message: InboundMessage) -> TurnOutcome:
         state = await self._store.load(message.key)
         now = self._clock()
-        # A ticket's progress is not the resident's doing: it neither expires
-        # their unfinished flow nor counts as activity in it.
-        from_resident = message.event is not EventKind.TICKET
+        # A ticket's progress (or a handoff's start and end) is not the
+        # resident's doing: it neither expires their unfinished flow nor
+        # counts as activity in it.
+        from_resident = message.event not in (EventKind.TICKET, EventKind.HANDOFF)
+        case_before = state.context.get(HANDOFF_CONTEXT_KEY)
+        if from_resident and isinstance(case_before, str):
+            held = await self._with_staff(message, state, case_before, now)
+            if held is not None:
+                return held
         expired = from_resident and self._expire_flow(state, now)
         payload = message.payload or _numbered_choice(state, message)
         intent = await self._understand(message, state, payload)
@@ -89,7 +104,38 @@ class Dispatcher:
             _remember_choices(state, messages)
         if from_resident:
             state.last_active_at = turn.now
-        return TurnOutcome(state=state, intent=intent, handler=handler.name, messages=messages)
+        case_after = state.context.get(HANDOFF_CONTEXT_KEY)
+        case_id = case_after if isinstance(case_after, str) else None
+        if case_id is None and isinstance(case_before, str):
+            case_id = case_before
+        history = turn_lines(message, intent, messages, case_id=case_id, at=now)
+        return TurnOutcome(state=state, intent=intent, handler=handler.name, messages=messages,
+                           history=history)
+
+    async def _with_staff(
+        self, message: InboundMessage, state: ConversationState, case_id: str, now: datetime
+    ) -> TurnOutcome | None:
+        """The gate: while the conversation is with staff the bot says nothing;
+        the message is only recorded (with its reading, for the console).
+        None when the case was closed meanwhile: the bot answers again."""
+        if self._handoff is not None and not await self._handoff.hold(case_id, message):
+            log.info("handoff %s ended meanwhile; the bot answers again", case_id,
+                     extra={"conversation": state.key.as_str()})
+            state.context.pop(HANDOFF_CONTEXT_KEY, None)
+            return None
+        intent: Intent | None = None
+        text = (message.text or "").strip()
+        if message.payload is None and text and message.kind in (InboundKind.TEXT,
+                                                                 InboundKind.VOICE):
+            try:
+                intent = await self._understanding.parse(text)
+            except Exception:
+                log.exception("reading a message for staff failed",
+                              extra={"conversation": state.key.as_str()})
+        state.last_active_at = now
+        history = turn_lines(message, intent, (), case_id=case_id, at=now)
+        return TurnOutcome(state=state, intent=intent, handler=HANDOFF_HANDLER, messages=(),
+                           history=history)
 
     def _expire_flow(self, state: ConversationState, now: datetime) -> bool:
         """End a flow the resident left for longer than the expiry, before

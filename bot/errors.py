@@ -11,9 +11,14 @@ APIs) into these and keep the original as ``__cause__``::
     ├── StorageError               the database failed or is unreachable
     │   └── ConcurrentUpdate       optimistic lock lost; reload and retry
     ├── UnderstandingError         the NLU service failed (fallback applies)
-    ├── DeliveryError              a message could not be delivered now
+    ├── DeliveryError              a message could not be delivered now (retry_after: a hint)
     │   ├── WindowClosed           the channel's reply window is shut
     │   └── PermanentDeliveryError retrying will not help (blocked, bad id)
+    │       └── ReplyWindowClosed  staff cannot write now; offer a subscribe message
+    ├── HandoffError               a staff handoff operation is not possible
+    │   ├── HandoffNotFound        no such case
+    │   ├── HandoffConflict        claimed by someone else, or already closed
+    │   └── ReplyWindowClosed      (also a WindowClosed, above)
     ├── ChannelAPIError            a channel API answered with an error code
     │   └── TokenExpired           its access token is invalid; refresh once
     └── BackendError               the ticket backend failed
@@ -30,6 +35,8 @@ APIs) into these and keep the original as ``__cause__``::
 
 from __future__ import annotations
 
+from datetime import datetime
+
 __all__ = [
     "AudioTooLarge",
     "AudioTooLong",
@@ -41,10 +48,14 @@ __all__ = [
     "ChannelAPIError",
     "ConcurrentUpdate",
     "DeliveryError",
+    "HandoffConflict",
+    "HandoffError",
+    "HandoffNotFound",
     "MalformedPayload",
     "MinhuError",
     "PayloadTooLarge",
     "PermanentDeliveryError",
+    "ReplyWindowClosed",
     "SignatureError",
     "SpeechBusy",
     "SpeechError",
@@ -91,7 +102,12 @@ class UnderstandingError(MinhuError):
 
 
 class DeliveryError(MinhuError):
-    pass
+    """``retry_after``: the channel's "not again before this many seconds"
+    (Telegram's flood control); the outbox waits at least that long."""
+
+    def __init__(self, message: str = "", *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class WindowClosed(DeliveryError):
@@ -100,6 +116,31 @@ class WindowClosed(DeliveryError):
 
 class PermanentDeliveryError(DeliveryError):
     pass
+
+
+class HandoffError(MinhuError):
+    pass
+
+
+class HandoffNotFound(HandoffError):
+    pass
+
+
+class HandoffConflict(HandoffError):
+    pass
+
+
+class ReplyWindowClosed(HandoffError, WindowClosed):
+    """Raised by ``HandoffDesk.reply``: the channel's window for pushes is shut
+    (WeChat: 48 h after the resident's last message, or its 5 pushes used).
+    ``closes_at``/``remaining`` describe the window as it was."""
+
+    def __init__(
+        self, message: str, *, closes_at: datetime | None = None, remaining: int | None = None
+    ) -> None:
+        super().__init__(message)
+        self.closes_at = closes_at
+        self.remaining = remaining
 
 
 class ChannelAPIError(MinhuError):

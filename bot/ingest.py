@@ -10,6 +10,10 @@ unlimited on WeChat) or later through the outbox::
        │◄── stored reply ─────┘                               │ ready within budget?
        │◄──────────────────── passive reply ◄─────────yes─────┤
        └── "success" (after the budget) ; pushes ──► outbox ◄─no┘
+
+A channel may prepare its messages in the turn, before the dispatcher sees
+them (``preparers``: Telegram fetches a photo there), so the webhook's
+answer never waits for that work.
 """
 
 from __future__ import annotations
@@ -23,7 +27,13 @@ from typing import Any, Protocol
 from bot.dispatcher import Dispatcher
 from bot.errors import ConcurrentUpdate
 from bot.metrics import INBOUND, TURN_ERRORS
-from bot.ports import ConversationStore, DeliveryQueue, InboundJournal, TurnRecord
+from bot.ports import (
+    ConversationStore,
+    DeliveryQueue,
+    InboundJournal,
+    InboundPreparer,
+    TurnRecord,
+)
 from bot.types import Channel, InboundMessage, OutboundMessage
 from bot.voice import INTERIM_REPLY, VoiceNotes
 
@@ -70,6 +80,8 @@ class Ingest:
         on_pushes: Callable[[], None] = lambda: None,
         passive_limits: Mapping[Channel, int] | None = None,
         voice: VoiceNotes | None = None,
+        on_recorded: Callable[[], None] = lambda: None,
+        preparers: Mapping[Channel, InboundPreparer] | None = None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -78,11 +90,15 @@ class Ingest:
         self._owner = owner
         self._lease_seconds = lease_seconds
         self._on_pushes = on_pushes
+        # Called after a turn committed history lines (wakes the staff console).
+        self._on_recorded = on_recorded
         # Longest passive reply per channel, in UTF-8 bytes of its plain text;
         # a longer answer goes through the outbox, whose sender splits it.
         self._passive_limits = dict(passive_limits or {})
         # Transcribes voice notes in the turn, before the dispatcher sees them.
         self.voice = voice
+        # A channel's work on a message before its turn (Telegram: fetch the photo).
+        self._preparers = dict(preparers or {})
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
@@ -157,6 +173,7 @@ class Ingest:
     ) -> tuple[OutboundMessage | None, bool]:
         key = message.key.as_str()
         async with self._conversation_lock(key):
+            message = await self._prepare(message)
             # Inside the lock, so that what the resident sends next waits for
             # the transcript and the turns keep their order.
             if self.voice is not None and self.voice.wants(message):
@@ -179,6 +196,7 @@ class Ingest:
                     handler=outcome.handler,
                     passive_reply=passive,
                     pushes=messages,
+                    history=outcome.history,
                 )
                 try:
                     await self._store.complete_turn(record)
@@ -186,6 +204,8 @@ class Ingest:
                     if attempt == MAX_CONFLICT_RETRIES:
                         raise
                     continue
+                if record.history:
+                    self._on_recorded()
                 return passive, bool(messages)
         raise AssertionError("unreachable")
 
@@ -210,6 +230,19 @@ class Ingest:
         await self._outbox.enqueue(message.key, [INTERIM_REPLY])
         self._on_pushes()
         return await task
+    async def _prepare(self, message: InboundMessage) -> InboundMessage:
+        preparer = self._preparers.get(message.key.channel)
+        if preparer is None:
+            return message
+        try:
+            return await preparer.prepare(message)
+        except Exception:
+            # The message as received is still worth a turn.
+            log.exception(
+                "preparing a message failed; processing it as received",
+                extra={"conversation": message.key.as_str(), "message_id": message.message_id},
+            )
+            return message
 
     def _fits_passively(self, message: InboundMessage, reply: OutboundMessage) -> bool:
         limit = self._passive_limits.get(message.key.channel)

@@ -15,8 +15,13 @@ from typing import Protocol, runtime_checkable
 
 from bot.state import ConversationState, ReplyWindow
 from bot.types import (
+    AuditEntry,
     Channel,
     ConversationKey,
+    HandoffCase,
+    HandoffQueue,
+    HandoffReason,
+    HistoryEntry,
     InboundMessage,
     Intent,
     OutboundMessage,
@@ -32,10 +37,16 @@ __all__ = [
     "Clock",
     "ConversationStore",
     "DeliveryQueue",
+    "Escalations",
     "FallbackNotifier",
     "FilingReceipt",
+    "HandoffGate",
+    "HandoffOutlook",
+    "HandoffStore",
     "HealthCheck",
+    "HistoryLine",
     "InboundJournal",
+    "InboundPreparer",
     "KnowledgeAnswer",
     "KnowledgeBase",
     "PendingDelivery",
@@ -92,6 +103,29 @@ class TurnRecord:
     handler: str
     passive_reply: OutboundMessage | None
     pushes: Sequence[OutboundMessage]
+    # The turn as the console shows it (bot.handoff.turn_lines), committed with it.
+    history: Sequence[HistoryLine] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """A ``HistoryEntry`` before the database numbers it.
+
+    ``source`` makes the line unique (e.g. the inbound message's identity), so
+    that recording the same thing twice keeps one line; None: always a new line.
+    """
+
+    key: ConversationKey
+    at: datetime
+    author: str
+    kind: str
+    text: str
+    intent: str | None = None
+    category: str | None = None
+    media_url: str | None = None
+    case_id: str | None = None
+    delivery: str | None = None
+    source: str | None = None
 
 
 class InboundJournal(Protocol):
@@ -118,7 +152,8 @@ class ConversationStore(Protocol):
     async def complete_turn(self, record: TurnRecord) -> None:
         """In one transaction: save the state (optimistic lock on ``version``,
         raising ``ConcurrentUpdate`` when it was changed meanwhile), mark the
-        message finished with its passive reply, and queue the pushes."""
+        message finished with its passive reply, queue the pushes, and add the
+        history lines (a line whose ``source`` is stored already is skipped)."""
         ...
 
 
@@ -193,6 +228,21 @@ class ChannelSender(Protocol):
         Raises ``DeliveryError`` to retry later, ``PermanentDeliveryError`` to
         give up."""
         ...
+
+
+class InboundPreparer(Protocol):
+    """A channel's own work on a message before its turn, such as fetching a
+    photo the channel names only by an id staff cannot open.
+
+    The ingest runs it inside the turn: after the message is in the journal
+    and the webhook has answered, under the conversation's lock (so the
+    messages of one chat keep their order). It runs again when a turn is
+    recovered, so it must be repeatable. It returns the message to process;
+    when its work fails it returns ``message`` itself (the message must not
+    be lost over it) and says why in the log.
+    """
+
+    async def prepare(self, message: InboundMessage) -> InboundMessage: ...
 
 
 class FallbackNotifier(Protocol):
@@ -396,8 +446,12 @@ class Tickets(Protocol):
     ) -> Ticket: ...
 
     async def withdraw(
-        self, key: ConversationKey, ticket_id: str, *, submission_id: str
-    ) -> Ticket: ...
+        self, key: ConversationKey, ticket_id: str, *, submission_id: str,
+        reason: str | None = None,
+    ) -> Ticket:
+        """Withdraw one of the resident's tickets; ``reason`` is their own words
+        (cut to a sensible length), else a standard wording is sent."""
+        ...
 
     async def rate(
         self, key: ConversationKey, ticket_id: str, *, score: int, comment: str | None,
@@ -452,3 +506,111 @@ class SpeechToText(Protocol):
     async def transcribe(
         self, audio: bytes, *, audio_format: str | None = None, max_seconds: float = 60.0
     ) -> Transcript: ...
+# ---------------------------------------------------------------- staff handoff
+
+
+class HandoffStore(Protocol):
+    """Durable cases, the conversation history the console reads, and the audit log.
+
+    The history's ``entry_id`` increases with every line added anywhere, so
+    ``changes_since(cursor)`` is the console's durable change feed.
+    """
+
+    async def create(
+        self, case: HandoffCase, line: HistoryLine
+    ) -> tuple[HandoffCase, bool]:
+        """Open ``case`` and add ``line``, unless the conversation has an open
+        case already: then that one and False (nothing is added)."""
+        ...
+
+    async def get(self, case_id: str) -> HandoffCase | None: ...
+
+    async def open_for(self, key: ConversationKey) -> HandoffCase | None: ...
+
+    async def list_open(
+        self, *, queues: Sequence[HandoffQueue], include_active: bool
+    ) -> list[HandoffCase]:
+        """Open cases in ``queues``, oldest first (waiting ones only unless
+        ``include_active``)."""
+        ...
+
+    async def replace(
+        self, old: HandoffCase, new: HandoffCase, line: HistoryLine | None = None
+    ) -> bool:
+        """Compare-and-set: store ``new``'s queue, status, claim and closing
+        fields (and add ``line``) only if the stored case still has ``old``'s
+        status, queue and claimant; False otherwise."""
+        ...
+
+    async def touch(
+        self, case_id: str, *, resident_at: datetime | None = None,
+        staff_at: datetime | None = None,
+    ) -> HandoffCase | None:
+        """Record activity on an open case; None when it is closed or unknown."""
+        ...
+
+    async def append(self, lines: Sequence[HistoryLine]) -> list[HistoryEntry]:
+        """Add lines (those whose ``source`` is stored already are skipped)."""
+        ...
+
+    async def add_reply(
+        self, line: HistoryLine, message: OutboundMessage
+    ) -> HistoryEntry:
+        """In one transaction: queue ``message`` in the outbox for ``line.key``
+        and add ``line``, whose ``delivery`` then follows the outbox's progress."""
+        ...
+
+    async def history(
+        self, key: ConversationKey, *, limit: int, before: int | None
+    ) -> list[HistoryEntry]:
+        """The last ``limit`` lines of the conversation (before the entry
+        ``before`` when given), oldest first."""
+        ...
+
+    async def changes_since(self, cursor: int, *, limit: int) -> list[HistoryEntry]:
+        """Lines with ``entry_id > cursor``, oldest first."""
+        ...
+
+    async def add_audit(self, entry: AuditEntry) -> None: ...
+
+    async def audit_log(self, *, case_id: str | None, limit: int) -> list[AuditEntry]:
+        """Newest first."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffOutlook:
+    """What the resident is told when handed to staff."""
+
+    case: HandoffCase
+    created: bool                 # False: the conversation was with staff already
+    ahead: int                    # residents waiting before them in the same queue
+    wait_minutes: int
+    after_hours: bool
+    back_at: datetime | None      # when staff are next on duty (outside hours)
+    hours: str                    # the service hours in words ("周一至周五 09:00-18:00")
+    back_text: str = ""           # back_at in the district's time ("12月8日（周一）09:00")
+
+
+class Escalations(Protocol):
+    """What handlers may do to hand a conversation to staff (``bot.handoff.HandoffDesk``)."""
+
+    async def escalate(
+        self, key: ConversationKey, *, reason: HandoffReason, summary: str,
+        queue: HandoffQueue | None = None, case_id: str | None = None,
+    ) -> HandoffCase: ...
+
+    async def outlook(self, case: HandoffCase, *, created: bool = True) -> HandoffOutlook: ...
+
+    async def recent_text(self, key: ConversationKey, *, limit: int = 5) -> list[str]:
+        """The resident's latest typed or spoken texts, oldest first."""
+        ...
+
+
+class HandoffGate(Protocol):
+    """What the dispatcher asks while a conversation is marked as with staff."""
+
+    async def hold(self, case_id: str, message: InboundMessage) -> bool:
+        """True (and the case's last_resident_at updated) while the case is
+        open: the bot stays silent. False when it was closed meanwhile."""
+        ...

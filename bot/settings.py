@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from bot.handoff import ServiceHours
 
 __all__ = ["Settings"]
 
@@ -64,6 +67,8 @@ class Settings(BaseSettings):
     miniprogram_rate_burst: int = Field(default=20, gt=0)
     media_dir: str = "var/media"
     media_max_bytes: int = Field(default=10 * 1024 * 1024, gt=0)
+    # Key of the signed links /media/{id}?sig=... (Telegram's photos in tickets).
+    media_link_secret: SecretStr = SecretStr("minhu-dev-media-link-secret-change-me")
 
     # Telegram
     # The bot's token from @BotFather ("123456:ABC-..."); empty: the channel is off.
@@ -121,6 +126,22 @@ class Settings(BaseSettings):
     staff_session_secret: SecretStr = SecretStr("minhu-dev-staff-session-secret-change-me")
     staff_demo_accounts: str = ""
 
+    # Staff console (/console: escalated chats)
+    # Waiting time (seconds) under which a case is green, then amber, then red.
+    console_sla_amber_seconds: float = Field(default=120.0, gt=0)
+    console_sla_red_seconds: float = Field(default=300.0, gt=0)
+    console_quick_replies: str = ""
+    console_heartbeat_seconds: float = Field(default=15.0, gt=0)
+    console_poll_seconds: float = Field(default=2.0, gt=0)
+    staff_telegram_chat_id: str = ""
+
+    # Staff handoff (bot.handoff)
+    service_hours: str = "mon-fri 09:00-18:00"
+    service_timezone: str = "Asia/Shanghai"
+    handoff_avg_handle_minutes: float = Field(default=5.0, gt=0)
+    handoff_idle_minutes: float = Field(default=30.0, gt=0)
+    handoff_idle_poll_seconds: float = Field(default=30.0, gt=0)
+
     # Built-in work-order service
     workorder_webhook_url: str = ""
     workorder_catalogue: str = ""
@@ -159,6 +180,24 @@ class Settings(BaseSettings):
                 "MINHU_TELEGRAM_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -"
             )
         return value
+
+    @field_validator("service_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"MINHU_SERVICE_TIMEZONE: unknown time zone {value!r}") from exc
+        return value
+
+    @field_validator("service_hours")
+    @classmethod
+    def _service_hours_format(cls, value: str) -> str:
+        ServiceHours(value)  # raises ValueError with what is wrong
+        return value
+
+    def service_hours_schedule(self) -> ServiceHours:
+        return ServiceHours(self.service_hours, timezone=self.service_timezone)
 
     @field_validator("telegram_api_base")
     @classmethod

@@ -60,7 +60,19 @@ from bot.types import (
     TicketStatus,
 )
 
-__all__ = ["EventSubmitter", "TicketDesk", "account_pseudonym"]
+__all__ = [
+    "DEFAULT_WITHDRAW_REASON",
+    "WITHDRAW_REASON_LIMIT",
+    "EventSubmitter",
+    "TicketDesk",
+    "account_pseudonym",
+    "withdraw_reason",
+]
+
+# What the backend hears when the resident gave no reason for withdrawing.
+DEFAULT_WITHDRAW_REASON = "群众主动撤回"
+# The resident's own reason is cut to this many characters.
+WITHDRAW_REASON_LIMIT = 200
 
 log = logging.getLogger("minhu.tickets")
 
@@ -346,11 +358,12 @@ class TicketDesk:
         )
 
     async def withdraw(
-        self, key: ConversationKey, ticket_id: str, *, submission_id: str
+        self, key: ConversationKey, ticket_id: str, *, submission_id: str,
+        reason: str | None = None,
     ) -> Ticket:
         await self._own(key, ticket_id)
         ticket = await self._backend.withdraw(
-            ticket_id, reason="群众主动撤回", idempotency_key=submission_id
+            ticket_id, reason=withdraw_reason(reason), idempotency_key=submission_id
         )
         await self._remember(ticket)
         return ticket
@@ -414,6 +427,17 @@ def _changes_since(record: TicketRecord, ticket: Ticket) -> list[StatusChange]:
         ticket_id=ticket.ticket_id, status=ticket.status, at=at, note=ticket.status_note,
         department=ticket.department, previous=record.status, adopted=ticket.adopted,
     )]
+
+
+def withdraw_reason(reason: str | None) -> str:
+    """The resident's reason on one line, cut to ``WITHDRAW_REASON_LIMIT``
+    characters; the standard wording when there is none."""
+    text = " ".join((reason or "").split())
+    if not text:
+        return DEFAULT_WITHDRAW_REASON
+    if len(text) > WITHDRAW_REASON_LIMIT:
+        text = text[: WITHDRAW_REASON_LIMIT - 1] + "…"
+    return text
 
 
 def _reason(exc: BaseException) -> str:

@@ -12,20 +12,29 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 __all__ = [
+    "EMERGENCY_ADVICE",
+    "EMERGENCY_NUMBERS",
     "RATING_LEVELS",
     "REOPEN_AT_OR_BELOW",
     "REQUEST_TYPES",
+    "AuditEntry",
     "Button",
     "Channel",
     "ConversationKey",
     "Entity",
     "EventKind",
+    "HandoffCase",
+    "HandoffQueue",
+    "HandoffReason",
+    "HandoffStatus",
+    "HistoryEntry",
     "InboundKind",
     "InboundMessage",
     "Intent",
     "Location",
     "OutboundKind",
     "OutboundMessage",
+    "ReplyWindowInfo",
     "StatusChange",
     "Ticket",
     "TicketDraft",
@@ -90,6 +99,9 @@ class EventKind(enum.StrEnum):
     # Not from a channel: a change to one of the resident's tickets, fed in
     # by the ticket desk so that it is handled (and deduplicated) like a turn.
     TICKET = "ticket"
+    # Not from a channel either: a staff handoff opened or ended (bot.handoff),
+    # fed in so that the conversation's state changes in a turn of its own.
+    HANDOFF = "handoff"
     UNKNOWN = "unknown"
 
 
@@ -217,6 +229,15 @@ REQUEST_TYPES: dict[str, str] = {
 }
 
 
+# Emergencies are not hotline work (domain.md §1): whatever the channel, the
+# first thing the resident reads is the number to call.
+EMERGENCY_NUMBERS: tuple[tuple[str, str], ...] = (("110", "报警"), ("119", "火警"), ("120", "急救"))
+EMERGENCY_ADVICE = (
+    "情况紧急请立即拨打：报警110，火警119，急救120。\n"
+    "请先确保自身安全，远离危险区域。"
+)
+
+
 class TicketStatus(enum.StrEnum):
     """The closed loop of a request (domain.md §1)."""
 
@@ -299,3 +320,96 @@ class StatusChange:
     department: str | None = None
     previous: TicketStatus | None = None
     adopted: bool | None = None
+
+
+# ---------------------------------------------------------------- staff handoff
+
+
+class HandoffQueue(enum.StrEnum):
+    AGENT = "agent"
+    SUPERVISOR = "supervisor"
+
+
+class HandoffStatus(enum.StrEnum):
+    WAITING = "waiting"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class HandoffReason(enum.StrEnum):
+    ASKED = "asked"            # human intent / 转人工 menu / button
+    UNCLEAR = "unclear"        # two unclear turns in a row
+    DISTRESS = "distress"      # strong anger or distress words
+    BAD_RATING = "bad_rating"  # second bad rating on the same matter
+    EMERGENCY = "emergency"
+    SENSITIVE = "sensitive"    # petitions/complaints about officials, self-harm -> SUPERVISOR
+
+
+@dataclass(frozen=True, slots=True)
+class HandoffCase:
+    """A conversation handed to staff: at most one open case per conversation."""
+
+    case_id: str
+    key: ConversationKey
+    queue: HandoffQueue
+    reason: HandoffReason
+    status: HandoffStatus
+    opened_at: datetime
+    summary: str
+    claimed_by: str | None = None          # staff username
+    claimed_at: datetime | None = None
+    last_resident_at: datetime | None = None
+    last_staff_at: datetime | None = None
+    closed_at: datetime | None = None
+    closed_by: str | None = None           # username, or "idle" / "system"
+    after_hours: bool = False
+
+    @property
+    def is_open(self) -> bool:
+        return self.status is not HandoffStatus.CLOSED
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One line of a conversation, for the console.
+
+    ``entry_id`` increases per database: it is the cursor of live updates.
+    ``author`` is "resident", "bot", "staff:<username>" or "system"; ``kind``
+    one of text, voice, image, location, event, contact, ticket. ``text`` is
+    plain text (a voice message's transcript when there is one), never HTML.
+    ``delivery`` is set on staff replies: queued, sent, failed or subscribe.
+    """
+
+    entry_id: int
+    key: ConversationKey
+    at: datetime
+    author: str
+    kind: str
+    text: str
+    intent: str | None = None
+    category: str | None = None
+    media_url: str | None = None
+    delivery: str | None = None
+    case_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One staff action: who did what, when (a reply's detail is its text)."""
+
+    at: datetime
+    staff: str
+    action: str
+    case_id: str | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyWindowInfo:
+    """Whether staff can write to the resident now: WeChat's 48 h / 5 message
+    window (``remaining`` pushes left until ``closes_at``); always open, with
+    both None, on channels without such a rule."""
+
+    open: bool
+    closes_at: datetime | None = None
+    remaining: int | None = None

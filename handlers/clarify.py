@@ -6,7 +6,9 @@ from collections.abc import Sequence
 
 from bot.handling import Turn, intent_button
 from bot.types import Button, OutboundMessage
-from handlers.texts import INTENT_LABELS, offer_human
+from handlers.conversation import unclear_again
+from handlers.escalation import Escalator
+from handlers.texts import INTENT_LABELS
 
 __all__ = ["CLARIFY_BELOW", "PENDING_TEXT", "ClarifyHandler"]
 
@@ -21,6 +23,9 @@ _NOT_OFFERED = frozenset({"affirm", "deny", "greet", "goodbye", "thank", "out_of
 
 class ClarifyHandler:
     name = "clarify"
+
+    def __init__(self, escalator: Escalator | None = None) -> None:
+        self._escalator = escalator
 
     def matches(self, turn: Turn) -> bool:
         intent = turn.intent
@@ -37,7 +42,7 @@ class ClarifyHandler:
         state = turn.state
         state.unclear_turns += 1
         if state.unclear_turns >= 2:
-            return [offer_human("抱歉，我还是没能准确理解您的意思。")]
+            return await unclear_again(turn, self._escalator, "抱歉，我还是没能准确理解您的意思。")
         readings = [intent.name, *(name for name, _ in intent.alternatives)]
         buttons: list[Button] = []
         for name in readings:

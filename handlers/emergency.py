@@ -8,7 +8,8 @@ from collections.abc import Sequence
 from bot.errors import MinhuError
 from bot.handling import Turn
 from bot.ports import StaffAlerts, SubmitResult, Tickets
-from bot.types import Location, OutboundMessage, TicketDraft
+from bot.types import EMERGENCY_ADVICE, HandoffReason, Location, OutboundMessage, TicketDraft
+from handlers.escalation import Escalator
 from handlers.ids import action_id
 from handlers.intake import INTAKE_FLOW
 from handlers.intake.form import IntakeForm, Slot
@@ -18,13 +19,6 @@ __all__ = ["EMERGENCY_ADVICE", "EmergencyHandler"]
 
 log = logging.getLogger("minhu.handlers.emergency")
 
-# Emergencies are not hotline work (domain.md §1): the first thing the
-# resident reads must be the number to call.
-EMERGENCY_ADVICE = (
-    "情况紧急请立即拨打：报警110，火警119，急救120。\n"
-    "请先确保自身安全，远离危险区域。"
-)
-
 
 class EmergencyHandler:
     """The emergency intent, or an emergency typed while a question is pending
@@ -32,9 +26,12 @@ class EmergencyHandler:
 
     name = "emergency"
 
-    def __init__(self, tickets: Tickets, alerts: StaffAlerts) -> None:
+    def __init__(
+        self, tickets: Tickets, alerts: StaffAlerts, escalator: Escalator | None = None
+    ) -> None:
         self._tickets = tickets
         self._alerts = alerts
+        self._escalator = escalator
 
     def matches(self, turn: Turn) -> bool:
         if turn.intent_is("emergency"):
@@ -92,6 +89,16 @@ class EmergencyHandler:
             lines.append("请务必直接拨打上面的电话。")
         if interrupted:
             lines.append("刚才未填完的事项已取消，之后可以重新反映。")
+        if self._escalator is not None:
+            # After the advice and the urgent ticket: a person follows up.
+            try:
+                lines.append(await self._escalator.hand_over(
+                    turn, reason=HandoffReason.EMERGENCY, summary=f"紧急情况：{text}",
+                    file_after_hours=False,
+                ))
+            except MinhuError:
+                log.exception("could not hand an emergency to staff",
+                              extra={"conversation": key.as_str()})
         return [OutboundMessage.of_text("\n".join(lines))]
 
 

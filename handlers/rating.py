@@ -20,10 +20,12 @@ from bot.types import (
     RATING_LEVELS,
     REOPEN_AT_OR_BELOW,
     Button,
+    HandoffReason,
     OutboundMessage,
     TicketStatus,
     rating_label,
 )
+from handlers.escalation import Escalator
 from handlers.ids import action_id
 from handlers.parsing import find_ticket_id, normalise
 from handlers.texts import BACKEND_BUSY, HOTLINE, TICKET_NOT_FOUND
@@ -72,9 +74,12 @@ def _level(text: str) -> int | None:
 class RatingHandler:
     name = "rating"
 
-    def __init__(self, tickets: Tickets, alerts: StaffAlerts) -> None:
+    def __init__(
+        self, tickets: Tickets, alerts: StaffAlerts, escalator: Escalator | None = None
+    ) -> None:
         self._tickets = tickets
         self._alerts = alerts
+        self._escalator = escalator
 
     def matches(self, turn: Turn) -> bool:
         payload = turn.payload
@@ -117,17 +122,24 @@ class RatingHandler:
         if named:
             return ask_rating(turn.state, named.upper())
         rated_already = False
+        rated_badly: str | None = None
+        score = _level(turn.text)
         for record in await self._tickets.mine(turn.message.key):
             if not record.ticket_id or record.status is None or not record.status.is_finished:
                 continue
             if record.rating is not None:
+                if not rated_already and _bad(record.rating):
+                    rated_badly = record.ticket_id  # the newest rated matter only
                 rated_already = True
                 continue
-            score = _level(turn.text)
             if score is not None:
                 # "非常满意" on its own: the level for the newest finished ticket.
                 return await self._rate(turn, record.ticket_id, score)
             return ask_rating(turn.state, record.ticket_id, prefix=f"工单{record.ticket_id}：")
+        if rated_badly is not None and score is not None and _bad(score):
+            handed = await self._bad_again(turn, rated_badly, score)
+            if handed is not None:
+                return handed
         if rated_already:
             return OutboundMessage.of_text(
                 "每件诉求只能评价一次，您办结的诉求都已评价过，感谢您的反馈。"
@@ -158,6 +170,10 @@ class RatingHandler:
         if result.reopened:
             expect_own_change(turn.state, ticket_id, TicketStatus.REOPENED)
         if result.already_rated:
+            if _bad(score) and await self._rated_badly(turn, ticket_id):
+                handed = await self._bad_again(turn, ticket_id, score)
+                if handed is not None:
+                    return handed
             return OutboundMessage.of_text("每件诉求只能评价一次，您已评价过。")
         if not result.accepted:
             return OutboundMessage.of_text("评价没有成功，请稍后再试。")
@@ -174,6 +190,27 @@ class RatingHandler:
             f"非常抱歉没能让您满意（{label}）。工作人员会尽快与您联系，了解情况并改进。"
         )
 
+    async def _rated_badly(self, turn: Turn, ticket_id: str) -> bool:
+        for record in await self._tickets.mine(turn.message.key, limit=20):
+            if record.ticket_id == ticket_id:
+                return record.rating is not None and _bad(record.rating)
+        return False
+
+    async def _bad_again(self, turn: Turn, ticket_id: str, score: int) -> OutboundMessage | None:
+        """A second bad rating of the same matter (one already rated bad and
+        reopened): one rating per matter stands, but a person takes over."""
+        if self._escalator is None:
+            return None
+        notice = await self._escalator.hand_over(
+            turn, reason=HandoffReason.BAD_RATING,
+            summary=f"工单{ticket_id}重办后居民再次评价“{rating_label(score)}”",
+            file_after_hours=False,
+        )
+        return OutboundMessage.of_text(
+            f"非常抱歉，您的诉求（工单{ticket_id}）重新办理后仍没能让您满意，"
+            f"我们请工作人员直接和您沟通。\n{notice}"
+        )
+
     async def _alert(self, turn: Turn, ticket_id: str, label: str, *, reopened: bool) -> None:
         """Every bad rating gets a call back (domain.md §1); the rating itself is
         already recorded, so a failed alert is logged rather than undoing the turn."""
@@ -186,6 +223,10 @@ class RatingHandler:
         except MinhuError:
             log.exception("could not alert staff to a bad rating",
                           extra={"conversation": turn.message.key.as_str()})
+
+
+def _bad(score: int) -> bool:
+    return score <= REOPEN_AT_OR_BELOW
 
 
 def _clear_due(context: dict[str, object], ticket_id: str) -> None:

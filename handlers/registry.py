@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from bot.handling import Handler
-from bot.ports import KnowledgeBase, StaffAlerts, Tickets, Understanding
+from bot.ports import Escalations, KnowledgeBase, StaffAlerts, Tickets, Understanding
 from handlers.cancel import CancelHandler
 from handlers.clarify import ClarifyHandler
 from handlers.consult import ConsultHandler
@@ -14,6 +16,12 @@ from handlers.conversation import (
     WelcomeHandler,
 )
 from handlers.emergency import EmergencyHandler
+from handlers.escalation import (
+    Escalator,
+    HandoffEventHandler,
+    WordTriggerHandler,
+    load_escalation_words,
+)
 from handlers.intake import IntakeFlow, IntakeFlowHandler, IntakeStartHandler
 from handlers.media import (
     ContactHandler,
@@ -33,24 +41,51 @@ __all__ = ["build_handlers"]
 
 
 def build_handlers(
-    *, tickets: Tickets, knowledge: KnowledgeBase, alerts: StaffAlerts,
+    *,
+    tickets: Tickets,
+    knowledge: KnowledgeBase,
+    alerts: StaffAlerts,
+    handoff: Escalations | None = None,
+    normalise: Callable[[str], str] | None = None,
     understanding: Understanding | None = None,
 ) -> list[Handler]:
-    """``understanding`` reads a voice transcript once the resident confirmed it."""
+    """``handoff``: staff take over escalated chats (without it the resident is
+    pointed to the hotline). ``normalise``: how NLU input is normalised
+    (full-width, Traditional Chinese), applied before the escalation words.
+    ``understanding`` reads a voice transcript once the resident confirmed it."""
     intake = IntakeFlow(tickets)
     rider = RiderFlow(tickets)
     # Voice notes are echoed for confirmation before anything reads them; the
     # confirmed words go to the handlers after the gate, as if typed.
     voice = VoiceGate(rider, understanding)
+    escalator = Escalator(handoff, tickets) if handoff is not None else None
+    words: list[Handler] = []
+    self_harm: list[Handler] = []
+    if escalator is not None:
+        lists = load_escalation_words(normalise=normalise)
+        self_harm.append(WordTriggerHandler(
+            "self_harm", lists.self_harm, escalator, alerts=alerts, normalise=normalise
+        ))
+        words = [
+            WordTriggerHandler("sensitive", lists.sensitive, escalator, normalise=normalise),
+            WordTriggerHandler("distress", lists.distress, escalator, normalise=normalise),
+        ]
     handlers: list[Handler] = [
-        # Emergencies first, whatever else is going on.
-        EmergencyHandler(tickets, alerts),
+        # A handoff opening or ending (fed in by the handoff desk).
+        HandoffEventHandler(),
+        # A threat of self-harm before anything else, then emergencies.
+        *self_harm,
+        EmergencyHandler(tickets, alerts, escalator),
         TicketProgressHandler(tickets),
         SilentEventHandler(),
         voice,
+        # Petitions, complaints about officials, strong anger: to staff.
+        *words,
+        # 转人工: also typed while a question is pending.
+        HumanHandler(escalator),
         CancelHandler(),
         # A rating may be typed while a flow is pending (its words answer no question).
-        RatingHandler(tickets, alerts),
+        RatingHandler(tickets, alerts, escalator),
         # The rider fast path: its quick buttons, and its flow's locations and words.
         RiderHandler(rider),
         # Answers to a pending question, photos and locations sent during a flow:
@@ -58,19 +93,18 @@ def build_handlers(
         IntakeFlowHandler(intake),
         SupplementHandler(tickets),
         WithdrawHandler(tickets),
-        ClarifyHandler(),
+        ClarifyHandler(escalator),
         WelcomeHandler(),
         LocationHandler(),
         PhotoHandler(),
         ContactHandler(),
         UnreadableHandler(),
-        HumanHandler(),
         MyTicketsHandler(tickets),
         ConsultHandler(knowledge, intake),
         IntakeStartHandler(intake),
         SmallTalkHandler(),
         # The catch-all last.
-        FallbackHandler(),
+        FallbackHandler(escalator),
     ]
     voice.bind(handlers[handlers.index(voice) + 1:])
     return handlers

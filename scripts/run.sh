@@ -33,6 +33,8 @@ cat <<INFO
     Telegram sim   : $BASE/simulator/telegram  (webhook $BASE/telegram)
     work orders    : $BASE/staff/workorders  (demo sign-in: dispatcher / minhu-demo-1,
                      or the housing bureau's zhujian / minhu-demo-2)
+    staff console  : $BASE/console  (escalated chats; demo sign-in: agent1 / minhu-demo-3,
+                     supervisor lead1 / minhu-demo-4; dispatcher works here too)
     Open311 API    : $BASE/open311/v2/services.json
     health         : $BASE/healthz  $BASE/readyz  $BASE/metrics
     Rasa           : http://127.0.0.1:$RASA_PORT (being prepared in the background:
@@ -49,7 +51,7 @@ if [ -z "${MINHU_TELEGRAM_TOKEN:-}" ]; then
 fi
 
 MINHU_SIMULATOR_ENABLED=true \
-MINHU_STAFF_DEMO_ACCOUNTS="${MINHU_STAFF_DEMO_ACCOUNTS:-dispatcher:minhu-demo-1:dispatcher::12345中心值班员;zhujian:minhu-demo-2:department:housing_construction:住建委值班员}" \
+MINHU_STAFF_DEMO_ACCOUNTS="${MINHU_STAFF_DEMO_ACCOUNTS:-dispatcher:minhu-demo-1:dispatcher::12345中心值班员;zhujian:minhu-demo-2:department:housing_construction:住建委值班员;agent1:minhu-demo-3:agent::坐席小王;lead1:minhu-demo-4:supervisor::值班长}" \
 MINHU_PUBLIC_BASE_URL="$BASE" \
 MINHU_WECHAT_API_BASE="$BASE/simulator/wechat-api" \
 MINHU_RASA_URL="http://127.0.0.1:$RASA_PORT" \

@@ -166,6 +166,9 @@ async def running_system(
             "simulator_enabled": True,
             "outbox_poll_seconds": 0.05,
             "ticket_retry_seconds": 0.1,
+            # Staff are always in, so no test's outcome depends on the hour it runs;
+            # tests of service hours set their own.
+            "service_hours": "always",
         }
         values.update(overrides)
         settings = Settings(_env_file=None, **values)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse, Response
@@ -15,6 +16,10 @@ from bot.ports import HealthCheck
 from bot.settings import Settings
 from bot.types import StatusChange
 from bot.wiring.container import Container
+from integrations.console.auth import ConsoleAuth, console_signer
+from integrations.console.quick_replies import load_quick_replies
+from integrations.console.web import ConsoleConfig, build_console
+from integrations.media.web import build_media_router
 from integrations.miniprogram.api import build_miniprogram_app
 from integrations.staff.sessions import SessionSigner
 from integrations.staff.throttle import SignInThrottle
@@ -72,6 +77,8 @@ def create_app(
         },
     )
     _mount_staff_and_workorders(app, settings, container)
+    # Photos behind the signed links in tickets (Telegram's).
+    app.include_router(build_media_router(container.media, container.media_links))
     if container.miniprogram is not None:
         app.mount("/mp/v1", build_miniprogram_app(
             container.miniprogram, ingest=container.ingest, tickets=container.tickets,
@@ -125,6 +132,36 @@ def _mount_staff_and_workorders(app: FastAPI, settings: Settings, container: Con
     app.include_router(staff.router())
     if container.workorders is not None:
         app.include_router(build_workorder_pages(container.workorders, staff))
+    _mount_console(app, settings, container)
+
+
+def _mount_console(app: FastAPI, settings: Settings, container: Container) -> None:
+    """The staff console at /console: the same accounts and throttle, its own cookie."""
+    if container.staff is None or container.storage.database is None:
+        return
+    auth = ConsoleAuth(
+        container.staff,
+        console_signer(
+            settings.staff_session_secret.get_secret_value(),
+            secure=settings.public_base_url.startswith("https://"),
+        ),
+        SignInThrottle(container.storage.database),
+    )
+    quick_replies = load_quick_replies(
+        Path(settings.console_quick_replies) if settings.console_quick_replies else None
+    )
+    config = ConsoleConfig(
+        sla_amber_seconds=settings.console_sla_amber_seconds,
+        sla_red_seconds=settings.console_sla_red_seconds,
+        heartbeat_seconds=settings.console_heartbeat_seconds,
+        poll_seconds=settings.console_poll_seconds,
+        quick_replies=quick_replies,
+    )
+    app.include_router(
+        build_console(
+            container.handoff, container.tickets, auth, config=config, clock=container.clock
+        )
+    )
 
 
 async def _run_checks(checks: list[HealthCheck]) -> dict[str, str]:

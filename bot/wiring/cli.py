@@ -295,7 +295,11 @@ def build_parser() -> argparse.ArgumentParser:
                                     "from stdin (--password-stdin)")
     add.add_argument("username")
     add.add_argument("--name", default=None, help="display name (default: the username)")
-    add.add_argument("--role", required=True, choices=("dispatcher", "department", "admin"))
+    add.add_argument(
+        "--role", required=True,
+        choices=("dispatcher", "department", "admin", "agent", "supervisor"),
+        help="agent / supervisor: the console; dispatcher / department / admin: work orders",
+    )
     add.add_argument("--department", default=None, help="department code from the catalogue")
     add.add_argument("--password-stdin", action="store_true", required=True,
                      help="read the password from stdin (never from the command line)")

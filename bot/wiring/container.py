@@ -18,11 +18,13 @@ from bot.caching import CachingConversationStore
 from bot.delivery import Backoff, DeliveryWorker
 from bot.dispatcher import Dispatcher
 from bot.errors import SpeechError, SpeechUnavailable
+from bot.handoff import HandoffDesk
 from bot.ingest import Ingest, Submission
 from bot.ports import (
     ChannelSender,
     ConversationStore,
     HealthCheck,
+    InboundPreparer,
     KnowledgeBase,
     SpeechToText,
     StaffAlerts,
@@ -37,6 +39,7 @@ from bot.voice import AudioSource, VoiceNotes
 from handlers import build_handlers
 from handlers.texts import FLOW_EXPIRED_NOTICE
 from integrations.knowledge import FileKnowledgeBase, default_knowledge_dir
+from integrations.media import MediaLinks, MediaStore
 from integrations.miniprogram.channel import MiniProgramChannel, MiniProgramConfig
 from integrations.miniprogram.voice import MiniProgramAudioSource
 from integrations.speech import pool_from_settings
@@ -44,6 +47,7 @@ from integrations.staff.accounts import StaffAccounts
 from integrations.staff.admin import parse_demo_accounts, seed_demo_accounts
 from integrations.storage import Storage, build_storage
 from integrations.telegram import TelegramChannel, TelegramConfig
+from integrations.telegram.alerts import TelegramStaffAlerts
 from integrations.telegram.voice import TelegramAudioSource
 from integrations.ticketing.alerts import HttpStaffAlerts, LogStaffAlerts
 from integrations.ticketing.builtin.catalogue import load_catalogue
@@ -60,6 +64,7 @@ from integrations.wechat import (
 from integrations.wechat.voice import WeChatAudioSource
 from nlu.client import RasaHealth, RasaUnderstanding
 from nlu.keywords import KeywordUnderstanding
+from nlu.normalize import normalize_text
 
 __all__ = ["Container", "utc_now"]
 
@@ -154,6 +159,14 @@ class Container:
                 clock=clock,
             ),
         }
+        # Photos minhu keeps itself, and the signed links (GET /media/{id}?sig=...)
+        # tickets carry for channels without a photo API of their own (Telegram).
+        self.media = MediaStore(Path(settings.media_dir), max_bytes=settings.media_max_bytes)
+        self.media_links = MediaLinks.derived(
+            settings.media_link_secret.get_secret_value(), b"minhu media links v1",
+            prefix=f"{settings.public_base_url.rstrip('/')}/media/",
+        )
+        self.preparers: dict[Channel, InboundPreparer] = {}
         # Telegram: on when a bot token is set; its updates reach the ingest
         # once that exists (below).
         self.telegram: TelegramChannel | None = None
@@ -170,8 +183,11 @@ class Container:
                 ),
                 self._telegram_submitter,
                 clock=clock,
+                media=(self.media, self.media_links),
             )
             self.senders[Channel.TELEGRAM] = self.telegram.sender
+            if self.telegram.photos is not None:
+                self.preparers[Channel.TELEGRAM] = self.telegram.photos
         # WeChat mini-program: needs the SQL database (sessions, consents, inbox);
         # its API is mounted at /mp/v1 by the app.
         self.miniprogram: MiniProgramChannel | None = None
@@ -187,6 +203,15 @@ class Container:
             if settings.staff_alert_url
             else LogStaffAlerts()
         )
+        if settings.staff_telegram_chat_id:
+            # New escalations (and the other alerts) to a Telegram staff group too.
+            if self.telegram is None:
+                raise ValueError("MINHU_STAFF_TELEGRAM_CHAT_ID needs MINHU_TELEGRAM_TOKEN "
+                                 "(the bot that posts to the staff group)")
+            self.alerts = TelegramStaffAlerts(
+                self.telegram.api, chat_id=settings.staff_telegram_chat_id, inner=self.alerts,
+                console_url=f"{settings.public_base_url.rstrip('/')}/console",
+            )
         self.knowledge: KnowledgeBase = FileKnowledgeBase(
             Path(settings.knowledge_dir) if settings.knowledge_dir else default_knowledge_dir()
         )
@@ -242,16 +267,31 @@ class Container:
             if size > 0
             else self.storage.conversations
         )
+        # Staff take over escalated chats (bot.handoff); the console calls it.
+        self.handoff = HandoffDesk(
+            store=self.storage.handoff,
+            windows=self.storage.windows,
+            events=self._events,
+            clock=clock,
+            hours=settings.service_hours_schedule(),
+            avg_handle_minutes=settings.handoff_avg_handle_minutes,
+            idle_minutes=settings.handoff_idle_minutes,
+            idle_poll_seconds=settings.handoff_idle_poll_seconds,
+            on_pushes=lambda: self.worker.kick(),
+            alerts=self.alerts,
+        )
         self.dispatcher = Dispatcher(
             store=self.conversations,
             understanding=self.understanding,
             handlers=build_handlers(
                 tickets=self.tickets, knowledge=self.knowledge, alerts=self.alerts,
                 understanding=self.understanding,
+                handoff=self.handoff, normalise=normalize_text,
             ),
             clock=clock,
             flow_expiry=timedelta(minutes=settings.flow_expiry_minutes),
             flow_expired_notice=FLOW_EXPIRED_NOTICE,
+            handoff=self.handoff,
         )
         self.worker = DeliveryWorker(
             queue=self.storage.outbox,
@@ -279,6 +319,8 @@ class Container:
             on_pushes=self.worker.kick,
             passive_limits={Channel.WECHAT: TEXT_LIMIT_BYTES},
             voice=self.voice,
+            on_recorded=self.handoff.notify,
+            preparers=self.preparers,
         )
         self._events.target = self.ingest
         self._telegram_submitter.target = self.ingest
@@ -313,6 +355,7 @@ class Container:
             asyncio.create_task(self.worker.run(self._stop), name="outbox"),
             asyncio.create_task(self._recovery_loop(), name="recovery"),
             asyncio.create_task(self.tickets.run(self._stop), name="ticket-outbox"),
+            asyncio.create_task(self.handoff.run_idle(self._stop), name="handoff-idle"),
         ]
         if self.workorder_webhooks is not None:
             self._loops.append(asyncio.create_task(

@@ -66,6 +66,8 @@ from bot.ports import (
     Understanding,
 )
 from bot.types import (
+    EMERGENCY_ADVICE,
+    EMERGENCY_NUMBERS,
     RATING_LEVELS,
     REOPEN_AT_OR_BELOW,
     REQUEST_TYPES,
@@ -73,6 +75,7 @@ from bot.types import (
     ConversationKey,
     InboundKind,
     InboundMessage,
+    Intent,
     Location,
     OutboundMessage,
     StatusChange,
@@ -81,6 +84,7 @@ from bot.types import (
     TicketStatus,
     rating_label,
 )
+from integrations.media.store import AUDIO_TYPES, MEDIA_ID, MEDIA_TYPES, sniff, sniff_audio
 from integrations.miniprogram.channel import (
     MAX_JSON_BYTES,
     MAX_PHOTOS,
@@ -89,13 +93,6 @@ from integrations.miniprogram.channel import (
 )
 from integrations.miniprogram.crypto import decrypt_user_data
 from integrations.miniprogram.errors import ApiError, FieldError, error_responses
-from integrations.miniprogram.media import (
-    AUDIO_TYPES,
-    MEDIA_ID,
-    MEDIA_TYPES,
-    sniff,
-    sniff_audio,
-)
 from integrations.miniprogram.schemas import (
     CLIENT_ID_PATTERN,
     PHONE_PATTERN,
@@ -103,6 +100,8 @@ from integrations.miniprogram.schemas import (
     ChatIn,
     ChatOut,
     ConsentOut,
+    EmergencyNumber,
+    EmergencyOut,
     InboxOut,
     LocationOut,
     MediaOut,
@@ -129,6 +128,7 @@ from integrations.miniprogram.schemas import (
 )
 from integrations.miniprogram.store import CONSENT_CHOICES, Consent, InboxEntry
 from integrations.miniprogram.wxapi import BLOCKED_USER_ERRCODE, LoginRefused
+from nlu.keywords import KeywordUnderstanding
 
 __all__ = ["BodyLimit", "build_miniprogram_app"]
 
@@ -142,6 +142,11 @@ MAX_CONSENT_ITEMS = 20
 VOICE_MAX_BYTES = 2 * 1024 * 1024
 _TEMPLATE_ID = re.compile(r"^[A-Za-z0-9_-]{1,128}$")
 _LISTED = 50
+# The intent the dialogue answers with the emergency numbers (handlers.emergency).
+EMERGENCY_INTENT = "emergency"
+# Form types that are never an emergency, whatever words they use (a praise of
+# the firefighters, a suggestion about fire safety).
+NO_EMERGENCY_TYPES = frozenset({"praise", "suggest"})
 
 
 class BodyLimit:
@@ -355,6 +360,8 @@ def build_miniprogram_app(
     config = channel.config
     store = channel.store
     template_id = config.template.template_id if config.template else None
+    # Read a form when the Understanding is missing or fails (the dialogue's fallback too).
+    keywords = KeywordUnderstanding()
 
     app = FastAPI(
         title="minhu 小程序接口",
@@ -614,15 +621,16 @@ def build_miniprogram_app(
             ])
         return [channel.media_url(i) for i in ids]
 
-    async def category_of(body: RequestIn) -> str:
-        if body.category:
-            return body.category
+    async def reading_of(body: RequestIn) -> Intent:
+        """What the description says, as the dialogue would read it: the
+        container's Understanding (Rasa, falling back to the keyword rules),
+        or the keyword rules themselves when that is missing or fails."""
         if understanding is not None:
             try:
-                return (await understanding.parse(body.description)).category or "其他"
+                return await understanding.parse(body.description)
             except MinhuError:
-                log.warning("could not classify a form's description; using 其他")
-        return "其他"
+                log.warning("could not read a form's description; using the keyword rules")
+        return keywords.parse_sync(body.description)
 
     @app.post("/requests", status_code=201, response_model=RequestCreated, tags=["诉求"],
               summary="用表单直接提交诉求",
@@ -631,6 +639,9 @@ def build_miniprogram_app(
                          **error_responses("unknown_media", "backend_busy")})
     async def create_request(body: RequestIn, user: User) -> JSONResponse:
         photos = await owned(user, body.photos)
+        reading = await reading_of(body)
+        # The dialogue's emergency check (handlers.emergency): the same reading.
+        emergency = reading.name == EMERGENCY_INTENT and body.type not in NO_EMERGENCY_TYPES
         phone = body.phone
         if phone is None and not body.anonymous:
             record = await store.user(user.openid)
@@ -641,7 +652,7 @@ def build_miniprogram_app(
             location = Location(body.location.latitude, body.location.longitude, label=address)
         draft = TicketDraft(
             request_type=body.type,
-            category=await category_of(body),
+            category=body.category or reading.category or "其他",
             description=body.description,
             address=address,
             location=location,
@@ -649,11 +660,24 @@ def build_miniprogram_app(
             phone=phone,
             photos=tuple(photos),
             anonymous=body.anonymous,
+            urgent=emergency,
         )
         result: SubmitResult = await tickets.submit(
             user.key, draft, submission_id=_action_id("form", user.key, body.client_request_id)
         )
-        created = _created(result)
+        alerted: bool | None = None
+        if result.repeated:
+            # A retry: the first submission decided (and alerted staff once).
+            emergency = result.record.draft.urgent
+        elif emergency:
+            alerted = True
+            try:
+                await alerts.alert(kind="emergency", key=user.key, text=body.description,
+                                   ticket_id=result.ticket_id)
+            except MinhuError:
+                alerted = False
+                log.exception("could not alert staff to an emergency from a form")
+        created = _created(result, emergency=emergency, alerted=alerted)
         return JSONResponse(created.model_dump(mode="json"),
                             status_code=201 if created.ticket_id else 202)
 
@@ -752,14 +776,12 @@ def build_miniprogram_app(
         ticket = await own_ticket(user, ticket_id)
         if not ticket.status.is_open or ticket.status.is_finished:
             raise ApiError("not_allowed", f"这件诉求{ticket.status.value}，不能再撤回")
-        if body.reason:
-            log.info("withdrawn with a reason (%d characters)", len(body.reason),
-                     extra={"ticket": ticket_id})
         try:
             updated = await tickets.withdraw(
                 user.key, ticket.ticket_id,
                 submission_id=_action_id(f"withdraw:{ticket_id}", user.key,
                                          body.client_request_id),
+                reason=body.reason,
             )
         except (BackendRejected, UnsupportedByBackend, BackendUnavailable) as exc:
             raise _ticket_error(exc) from exc
@@ -913,7 +935,10 @@ def build_miniprogram_app(
     return app
 
 
-def _created(result: SubmitResult) -> RequestCreated:
+def _created(
+    result: SubmitResult, *, emergency: bool = False, alerted: bool | None = None
+) -> RequestCreated:
+    """``alerted``: whether staff were told just now (None: not this time, a retry)."""
     record = result.record
     state = _state(record)
     if result.ticket_id:
@@ -922,6 +947,20 @@ def _created(result: SubmitResult) -> RequestCreated:
         message = "工单系统没能自动登记这件诉求，已转工作人员人工登记，请留意通知。"
     else:
         message = "您的诉求已收到，正在登记，登记后会通知您工单编号。"
+    notice = None
+    if emergency:
+        staff_alerted = alerted is not False
+        lines = [EMERGENCY_ADVICE]
+        if staff_alerted:
+            lines.append("已按紧急事项登记，并通知值班工作人员。")
+        else:
+            lines.append("已按紧急事项登记。请务必直接拨打上面的电话。")
+        message = "\n".join([*lines, message])
+        notice = EmergencyOut(
+            advice=EMERGENCY_ADVICE,
+            numbers=[EmergencyNumber(number=n, label=label) for n, label in EMERGENCY_NUMBERS],
+            staff_alerted=staff_alerted,
+        )
     return RequestCreated(
         ticket_id=result.ticket_id,
         state=state,  # type: ignore[arg-type]
@@ -930,4 +969,5 @@ def _created(result: SubmitResult) -> RequestCreated:
         due_at=result.due_at,
         repeated=result.repeated,
         message=message,
+        emergency=notice,
     )

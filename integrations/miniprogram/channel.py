@@ -9,19 +9,16 @@ the bot's ingest and ticket desk.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 
 from bot.ports import TokenStore
 from bot.settings import Settings
-from integrations.miniprogram.media import MEDIA_ID, MediaStore
+from integrations.media import MediaLinks, MediaStore
 from integrations.miniprogram.ratelimit import RateLimiter
 from integrations.miniprogram.sender import MiniProgramSender, StatusTemplate, parse_template_keys
 from integrations.miniprogram.store import MiniProgramStore
@@ -114,30 +111,25 @@ class MiniProgramChannel:
         self.limiter = RateLimiter(per_minute=config.rate_per_minute, burst=config.rate_burst)
         self.sender = MiniProgramSender(self.store, self.api, template=config.template,
                                         clock=clock)
-        self._media_key = hmac.new(
-            config.session_secret.encode("utf-8"), b"minhu mini-program media links v1|"
-            + config.app_id.encode("utf-8"), hashlib.sha256,
-        ).digest()
+        # Links to photos, for staff and the ticket backend (served by GET /mp/v1/media).
+        self.links = MediaLinks.derived(
+            config.session_secret,
+            b"minhu mini-program media links v1|" + config.app_id.encode("utf-8"),
+            prefix=f"{config.public_base_url}/mp/v1/media/",
+        )
 
     # -- links to photos, for staff and the ticket backend ---------------------
 
     def media_signature(self, media_id: str) -> str:
-        return hmac.new(self._media_key, media_id.encode("ascii"), hashlib.sha256).hexdigest()[:32]
+        return self.links.signature(media_id)
 
     def media_url(self, media_id: str) -> str:
         """A link that shows the photo to whoever has it (the ticket's handlers)."""
-        return (f"{self.config.public_base_url}/mp/v1/media/{quote(media_id)}"
-                f"?sig={self.media_signature(media_id)}")
+        return self.links.url(media_id)
 
     def media_id_of(self, reference: str) -> str | None:
         """The media id behind one of our photo links, else None."""
-        prefix = f"{self.config.public_base_url}/mp/v1/media/"
-        if not reference.startswith(prefix):
-            return None
-        media_id = reference[len(prefix):].split("?", 1)[0]
-        return media_id if MEDIA_ID.match(media_id) else None
+        return self.links.media_id_of(reference)
 
     def signed(self, media_id: str, signature: str | None) -> bool:
-        return bool(signature) and hmac.compare_digest(
-            (signature or "").encode("utf-8"), self.media_signature(media_id).encode("ascii")
-        )
+        return self.links.verify(media_id, signature)

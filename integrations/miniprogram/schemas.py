@@ -20,6 +20,8 @@ __all__ = [
     "ChatIn",
     "ChatOut",
     "ConsentOut",
+    "EmergencyNumber",
+    "EmergencyOut",
     "InboxOut",
     "LocationIn",
     "LocationOut",
@@ -225,6 +227,21 @@ class RequestIn(_In):
         return self
 
 
+class EmergencyNumber(BaseModel):
+    number: str = Field(description="紧急电话号码，如 110")
+    label: str = Field(description="用途：报警、火警或急救")
+
+
+class EmergencyOut(BaseModel):
+    """描述读起来是紧急情况（着火、燃气泄漏、有人受伤或被困等）时给出，与对话中的判断相同。
+    此时诉求按紧急工单登记，并已通知值班工作人员。小程序应在页面最醒目处展示 ``advice``，
+    并可为 ``numbers`` 提供一键拨号（wx.makePhoneCall）。"""
+
+    advice: str = Field(description="请居民立即拨打 110/119/120 的提示，原样展示")
+    numbers: list[EmergencyNumber] = Field(description="可一键拨打的紧急电话")
+    staff_alerted: bool = Field(description="是否已通知值班工作人员（通知失败时为 false）")
+
+
 class RequestCreated(BaseModel):
     ticket_id: str | None = Field(description="工单编号；正在登记时为 null，登记后会通知")
     state: Literal["filed", "pending", "rejected"]
@@ -232,7 +249,11 @@ class RequestCreated(BaseModel):
     department: str | None = None
     due_at: datetime | None = None
     repeated: bool = Field(description="同一个 client_request_id 之前已提交过")
-    message: str
+    message: str = Field(description="给居民看的结果说明；紧急情况时以拨打 110/119/120 的提示开头")
+    emergency: EmergencyOut | None = Field(
+        default=None,
+        description="描述读起来是紧急情况时给出（见 EmergencyOut），否则为 null",
+    )
 
 
 class RequestSummary(BaseModel):
@@ -297,7 +318,10 @@ class SupplementIn(_In):
 
 class WithdrawIn(_In):
     client_request_id: ClientId | None = None
-    reason: Annotated[Text, Field(max_length=200)] | None = None
+    reason: Annotated[Text, Field(max_length=200)] | None = Field(
+        default=None,
+        description="撤回原因，转给承办部门并记入工单办理记录；不填时记为“群众主动撤回”",
+    )
 
 
 class RatingIn(_In):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bot.errors import ChannelAPIError
 from bot.types import InboundMessage
-from integrations.miniprogram.media import AUDIO_TYPES, MediaStore
+from integrations.media.store import AUDIO_TYPES, MediaStore
 
 __all__ = ["MiniProgramAudioSource"]
 
@@ -28,4 +28,4 @@ class MiniProgramAudioSource:
             raise ChannelAPIError("not a mini-program media id") from exc
         if data is None:
             raise ChannelAPIError("the mini-program recording is gone")
-        return data
+        return bytes(data)

@@ -37,7 +37,7 @@ from integrations.telegram.fake_bot_api import FakeBotAPI
 from integrations.telegram.webhook import SECRET_HEADER
 
 from .router import PAGE_CSP
-from .samples import PLACES, RESIDENTS
+from .samples import PLACES, RESIDENTS, sample_photo_png
 
 __all__ = ["TelegramSimulator", "build_telegram_simulator_router", "mount_telegram_simulator"]
 
@@ -120,6 +120,8 @@ class TelegramSimulator:
                 ]
         elif body.kind == "photo":
             n = next(self._message_ids)
+            # The bot downloads the photo (getFile) as it would from Telegram.
+            self.fake.add_file(f"sim-photo-{n}", sample_photo_png())
             content = {"photo": [
                 {"file_id": f"sim-photo-{n}-s", "file_unique_id": f"s{n}", "width": 90,
                  "height": 68},

@@ -1,7 +1,8 @@
 """Staff accounts: who may sign in to the staff pages, and with which role.
 
 Every operation is one unit of work on :class:`Database` (SQLite or
-PostgreSQL). Passwords are hashed with scrypt off the event loop; a sign-in
+PostgreSQL). Passwords are hashed with argon2id off the event loop (older
+scrypt hashes still verify and are replaced at the next sign-in); a sign-in
 for an unknown or deactivated user costs the same hash as a real one, so
 timing does not tell which usernames exist.
 """
@@ -26,9 +27,11 @@ from integrations.storage.codec import as_utc
 from integrations.storage.repositories import Database
 
 __all__ = [
+    "CONSOLE_ROLES",
     "MAX_PASSWORD_LENGTH",
     "MIN_PASSWORD_LENGTH",
     "ROLE_LABELS",
+    "SUPERVISING_ROLES",
     "StaffAccount",
     "StaffAccountNotFound",
     "StaffAccounts",
@@ -52,13 +55,24 @@ class StaffRole(enum.StrEnum):
     DISPATCHER = "dispatcher"  # the 12345 centre / 社会工作部: sees and dispatches all
     DEPARTMENT = "department"  # a department handling tickets: sees its own
     ADMIN = "admin"
+    AGENT = "agent"  # answers residents' escalated chats in the console
+    SUPERVISOR = "supervisor"  # the console's supervisor queue, audit log, escalations
 
 
 ROLE_LABELS: dict[StaffRole, str] = {
     StaffRole.DISPATCHER: "调度员",
     StaffRole.DEPARTMENT: "承办部门",
     StaffRole.ADMIN: "管理员",
+    StaffRole.AGENT: "坐席",
+    StaffRole.SUPERVISOR: "值班长",
 }
+
+# Who may work in the escalation console, and who sees its supervisor queue
+# (a dispatcher acts as a supervisor there).
+CONSOLE_ROLES = frozenset(
+    {StaffRole.AGENT, StaffRole.SUPERVISOR, StaffRole.DISPATCHER, StaffRole.ADMIN}
+)
+SUPERVISING_ROLES = frozenset({StaffRole.SUPERVISOR, StaffRole.DISPATCHER, StaffRole.ADMIN})
 
 
 class StaffInputError(BadRequest):
@@ -89,8 +103,19 @@ class StaffAccount:
 
     @property
     def sees_all(self) -> bool:
-        """Dispatchers and admins see every department's tickets."""
-        return self.role is not StaffRole.DEPARTMENT
+        """Dispatchers and admins see every department's tickets (console
+        agents and supervisors see them in the console, by resident)."""
+        return self.role in (StaffRole.DISPATCHER, StaffRole.ADMIN)
+
+    @property
+    def uses_console(self) -> bool:
+        """May sign in to the escalation console."""
+        return self.role in CONSOLE_ROLES
+
+    @property
+    def supervises(self) -> bool:
+        """Sees the console's supervisor queue and its audit log."""
+        return self.role in SUPERVISING_ROLES
 
     @property
     def label(self) -> str:

@@ -20,7 +20,8 @@ class StaffAccountRow(Base):
 
     ``role`` is ``dispatcher`` (the 12345 centre: sees and dispatches every
     ticket), ``department`` (sees the tickets of ``department_code``) or
-    ``admin``. ``password_hash`` carries its own scrypt parameters.
+    ``admin``; ``agent`` and ``supervisor`` answer residents in the console.
+    ``password_hash`` carries its own parameters (argon2id, or scrypt from before).
     """
 
     __tablename__ = "staff_accounts"

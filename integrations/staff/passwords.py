@@ -1,8 +1,11 @@
-"""Password hashing for staff accounts: scrypt with a random salt.
+"""Password hashing for staff accounts: argon2id, and the scrypt hashes of before.
 
-A stored hash names its own parameters (``scrypt$n$r$p$salt$hash``, salt
-and hash in unpadded base64url), so the cost can be raised later without
-invalidating existing passwords: :meth:`PasswordHasher.needs_rehash` tells
+New hashes are argon2id in the PHC string format
+(``$argon2id$v=19$m=65536,t=3,p=4$salt$hash``), which names its own
+parameters, so the cost can be raised later without invalidating existing
+passwords. Hashes made before argon2 (``scrypt$n$r$p$salt$hash``, salt and
+hash in unpadded base64url) still verify; :meth:`PasswordHasher.needs_rehash`
+is true for them (and for argon2 hashes with other parameters), which tells
 the caller to store a fresh hash after the next successful sign-in.
 """
 
@@ -12,10 +15,15 @@ import base64
 import hashlib
 import hmac
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-__all__ = ["DEFAULT_HASHER", "PasswordHasher"]
+import argon2
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+__all__ = ["ARGON2_PREFIX", "DEFAULT_HASHER", "SCRYPT_PREFIX", "PasswordHasher", "ScryptHasher"]
+
+ARGON2_PREFIX = "$argon2id$"
+SCRYPT_PREFIX = "scrypt$"
 _SCHEME = "scrypt"
 _SALT_BYTES = 16
 _KEY_BYTES = 32
@@ -32,12 +40,12 @@ def _unb64(text: str) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class PasswordHasher:
+class ScryptHasher:
     """scrypt at cost ``n`` (a power of two), block size ``r``, parallelism ``p``.
 
-    The default cost takes some tens of milliseconds per hash: slow enough
-    to make guessing stolen hashes expensive, fast enough for a sign-in.
-    """
+    What staff passwords were hashed with before argon2id: kept to verify
+    the hashes already stored (each names its own parameters) until their
+    owners sign in again, and for tests that need such a hash."""
 
     n: int = 2**14
     r: int = 8
@@ -76,6 +84,57 @@ class PasswordHasher:
             password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=_MAX_MEMORY,
             dklen=_KEY_BYTES,
         )
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordHasher:
+    """argon2id at ``time_cost`` passes over ``memory_cost`` KiB with ``parallelism`` lanes.
+
+    The defaults are RFC 9106's second recommended profile (64 MiB, 3 passes,
+    4 lanes): some tens of milliseconds per hash, slow enough to make guessing
+    stolen hashes expensive, fast enough for a sign-in. Verifies scrypt hashes
+    of before as well (``needs_rehash`` is then true)."""
+
+    time_cost: int = 3
+    memory_cost: int = 64 * 1024
+    parallelism: int = 4
+    legacy: ScryptHasher = field(default_factory=ScryptHasher)
+    _argon2: argon2.PasswordHasher = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.time_cost < 1 or self.parallelism < 1:
+            raise ValueError("argon2's time cost and parallelism must be positive")
+        if self.memory_cost < 8 * self.parallelism:
+            raise ValueError("argon2's memory cost must be at least 8 KiB per lane")
+        object.__setattr__(self, "_argon2", argon2.PasswordHasher(
+            time_cost=self.time_cost, memory_cost=self.memory_cost,
+            parallelism=self.parallelism, hash_len=_KEY_BYTES, salt_len=_SALT_BYTES,
+            type=argon2.Type.ID,
+        ))
+
+    def hash(self, password: str) -> str:
+        return self._argon2.hash(password)
+
+    def verify(self, password: str, stored: str) -> bool:
+        """Whether ``password`` matches ``stored`` (argon2id, or scrypt from
+        before); False for a malformed or foreign hash."""
+        if stored.startswith(ARGON2_PREFIX):
+            try:
+                return self._argon2.verify(stored, password)
+            except (VerifyMismatchError, VerificationError, InvalidHashError):
+                return False
+        if stored.startswith(SCRYPT_PREFIX):
+            return self.legacy.verify(password, stored)
+        return False
+
+    def needs_rehash(self, stored: str) -> bool:
+        """True unless ``stored`` is argon2id made with exactly these parameters."""
+        if not stored.startswith(ARGON2_PREFIX):
+            return True
+        try:
+            return self._argon2.check_needs_rehash(stored)
+        except InvalidHashError:
+            return True
 
 
 DEFAULT_HASHER = PasswordHasher()

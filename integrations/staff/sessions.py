@@ -15,6 +15,10 @@ Two kinds of cookie are signed:
   its own (signed double submit).
 
 Both are HttpOnly and SameSite=Lax, and Secure when the public URL is https.
+
+The escalation console (``/console``) signs its own pair of cookies the same
+way, with its own names, path, key label and SameSite=Strict: see
+:meth:`SessionSigner.for_area`.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Literal
 
 from starlette.responses import Response
 
@@ -97,16 +102,49 @@ class SessionSigner:
         secure: bool,
         lifetime: timedelta = SESSION_LIFETIME,
         clock: Callable[[], datetime] = utc_now,
+        session_cookie: str = SESSION_COOKIE,
+        login_cookie: str = LOGIN_COOKIE,
+        cookie_path: str = COOKIE_PATH,
+        login_cookie_path: str = LOGIN_COOKIE_PATH,
+        samesite: Literal["lax", "strict"] = "lax",
+        key_label: bytes = _KEY_LABEL,
     ) -> None:
         raw = secret.encode("utf-8") if isinstance(secret, str) else secret
         if len(raw) < MIN_SECRET_LENGTH:
             raise ValueError(f"the staff session secret needs at least {MIN_SECRET_LENGTH} bytes")
         if lifetime <= timedelta(0):
             raise ValueError("a session lifetime must be positive")
-        self._key = hmac.new(raw, _KEY_LABEL, hashlib.sha256).digest()
+        self._key = hmac.new(raw, key_label, hashlib.sha256).digest()
         self.secure = secure
         self.lifetime = lifetime
         self._clock = clock
+        self.session_cookie = session_cookie
+        self.login_cookie = login_cookie
+        self.cookie_path = cookie_path
+        self.login_cookie_path = login_cookie_path
+        self.samesite: Literal["lax", "strict"] = samesite
+
+    @classmethod
+    def for_area(
+        cls,
+        secret: str | bytes,
+        *,
+        area: str,
+        login_path: str,
+        secure: bool,
+        lifetime: timedelta = SESSION_LIFETIME,
+        clock: Callable[[], datetime] = utc_now,
+    ) -> SessionSigner:
+        """Cookies of another staff area (the console): named after it, scoped to its
+        path, SameSite=Strict, and signed under a key of its own, so that no cookie
+        of one area is ever accepted by another."""
+        name = area.strip("/").replace("/", "_") or "root"
+        return cls(
+            secret, secure=secure, lifetime=lifetime, clock=clock,
+            session_cookie=f"minhu_{name}_session", login_cookie=f"minhu_{name}_login",
+            cookie_path=area, login_cookie_path=login_path, samesite="strict",
+            key_label=_KEY_LABEL + b" " + area.encode("utf-8"),
+        )
 
     def _now(self) -> datetime:
         return as_utc(self._clock())
@@ -174,26 +212,28 @@ class SessionSigner:
 
     def set_session_cookie(self, response: Response, session: StaffSession) -> None:
         response.set_cookie(
-            SESSION_COOKIE, self.encode(session),
-            max_age=int(self.lifetime.total_seconds()), path=COOKIE_PATH,
-            httponly=True, samesite="lax", secure=self.secure,
+            self.session_cookie, self.encode(session),
+            max_age=int(self.lifetime.total_seconds()), path=self.cookie_path,
+            httponly=True, samesite=self.samesite, secure=self.secure,
         )
 
     def clear_session_cookie(self, response: Response) -> None:
         response.delete_cookie(
-            SESSION_COOKIE, path=COOKIE_PATH, httponly=True, samesite="lax", secure=self.secure
+            self.session_cookie, path=self.cookie_path, httponly=True, samesite=self.samesite,
+            secure=self.secure,
         )
 
     def set_login_cookie(self, response: Response, value: str) -> None:
         response.set_cookie(
-            LOGIN_COOKIE, value, max_age=int(LOGIN_FORM_LIFETIME.total_seconds()),
-            path=LOGIN_COOKIE_PATH, httponly=True, samesite="lax", secure=self.secure,
+            self.login_cookie, value, max_age=int(LOGIN_FORM_LIFETIME.total_seconds()),
+            path=self.login_cookie_path, httponly=True, samesite=self.samesite,
+            secure=self.secure,
         )
 
     def clear_login_cookie(self, response: Response) -> None:
         response.delete_cookie(
-            LOGIN_COOKIE, path=LOGIN_COOKIE_PATH, httponly=True, samesite="lax",
-            secure=self.secure,
+            self.login_cookie, path=self.login_cookie_path, httponly=True,
+            samesite=self.samesite, secure=self.secure,
         )
 
     # -- signing

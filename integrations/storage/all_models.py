@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import integrations.miniprogram.models as _miniprogram_models
 import integrations.staff.models as _staff_models
+import integrations.storage.handoff_models as _handoff_models
 import integrations.ticketing.builtin.models as _workorder_models
 from integrations.storage.models import Base
 
 __all__ = ["Base"]
 
-_REGISTERED = (_miniprogram_models, _staff_models, _workorder_models)
+_REGISTERED = (_handoff_models, _miniprogram_models, _staff_models, _workorder_models)

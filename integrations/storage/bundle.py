@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.ports import (
     ConversationStore,
     DeliveryQueue,
+    HandoffStore,
     HealthCheck,
     InboundJournal,
     ReplyWindows,
@@ -19,6 +20,7 @@ from bot.ports import (
 )
 from integrations.storage.codec import utc_now
 from integrations.storage.engine import create_engine
+from integrations.storage.handoff import MemoryHandoffStore, SqlHandoffStore
 from integrations.storage.ledger import MemoryTicketLedger, SqlTicketLedger
 from integrations.storage.memory import (
     MemoryConversationStore,
@@ -57,6 +59,7 @@ class Storage:
     tokens: TokenStore
     health: HealthCheck
     tickets: TicketLedger
+    handoff: HandoffStore
     engine: AsyncEngine | None = None
     database: Database | None = None
 
@@ -84,6 +87,7 @@ def memory_storage(*, clock: Callable[[], datetime] = utc_now) -> Storage:
         tokens=MemoryTokenStore(db),
         health=MemoryHealth(),
         tickets=MemoryTicketLedger(clock=clock),
+        handoff=MemoryHandoffStore(db),
     )
 
 
@@ -110,6 +114,7 @@ def sql_storage(
         tokens=SqlTokenStore(db),
         health=DatabaseHealth(db),
         tickets=SqlTicketLedger(db),
+        handoff=SqlHandoffStore(db),
         engine=engine,
         database=db,
     )

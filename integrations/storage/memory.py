@@ -17,9 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bot.errors import ConcurrentUpdate
-from bot.ports import Acceptance, PendingDelivery, TurnRecord
+from bot.ports import Acceptance, HistoryLine, PendingDelivery, TurnRecord
 from bot.state import ConversationState, ReplyWindow
-from bot.types import ConversationKey, InboundMessage, OutboundMessage
+from bot.types import AuditEntry, ConversationKey, HandoffCase, InboundMessage, OutboundMessage
 from integrations.storage.codec import (
     as_utc,
     inbound_from_json,
@@ -28,6 +28,7 @@ from integrations.storage.codec import (
     outbound_to_json,
     utc_now,
 )
+from integrations.storage.handoff_models import history_rows
 from integrations.storage.models import DeliveryStatus, InboundStatus
 from integrations.storage.repositories import MAX_RECOVERY_ATTEMPTS, _window_for
 
@@ -102,6 +103,11 @@ class MemoryDatabase:
     deliveries: dict[int, _Delivery] = field(default_factory=dict)
     windows: dict[str, ReplyWindow] = field(default_factory=dict)
     tokens: dict[str, tuple[str, datetime, datetime]] = field(default_factory=dict)
+    # The staff handoff (integrations.storage.handoff.MemoryHandoffStore).
+    history: dict[int, dict[str, Any]] = field(default_factory=dict)
+    history_sources: set[str] = field(default_factory=set)
+    handoff_cases: dict[str, HandoffCase] = field(default_factory=dict)
+    audit: list[AuditEntry] = field(default_factory=list)
     _next_id: int = 0
 
     def next_id(self) -> int:
@@ -111,10 +117,29 @@ class MemoryDatabase:
     def now(self) -> datetime:
         return as_utc(self.clock())
 
-    def add_deliveries(self, key: str, messages: Sequence[OutboundMessage]) -> None:
+    def add_history(
+        self, lines: Sequence[HistoryLine], *, delivery_id: int | None = None
+    ) -> list[int]:
+        """Number and keep ``lines``, skipping those whose source is kept already."""
+        ids: list[int] = []
+        for row in history_rows(lines):
+            source = row["source"]
+            if source is not None:
+                if source in self.history_sources:
+                    continue
+                self.history_sources.add(source)
+            entry_id = self.next_id()
+            row["delivery_id"] = delivery_id
+            self.history[entry_id] = row
+            ids.append(entry_id)
+        return ids
+
+    def add_deliveries(self, key: str, messages: Sequence[OutboundMessage]) -> list[int]:
         now = self.now()
+        ids: list[int] = []
         for message in messages:
             delivery_id = self.next_id()
+            ids.append(delivery_id)
             self.deliveries[delivery_id] = _Delivery(
                 id=delivery_id,
                 conversation_key=key,
@@ -124,6 +149,7 @@ class MemoryDatabase:
                 next_attempt_at=now,
                 created_at=now,
             )
+        return ids
 
     def open_window(self, message: InboundMessage) -> None:
         key = message.key.as_str()
@@ -270,6 +296,7 @@ class MemoryConversationStore:
         )
         row.finished_at = now
         db.add_deliveries(key, record.pushes)
+        db.add_history(record.history)
         db.open_window(message)
         state.version += 1
         state.last_active_at = last_active

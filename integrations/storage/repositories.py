@@ -54,6 +54,7 @@ from integrations.storage.codec import (
     utc_now,
 )
 from integrations.storage.engine import sqlite_sync_engine
+from integrations.storage.handoff_models import HistoryRow, history_rows
 from integrations.storage.models import (
     Conversation,
     Delivery,
@@ -89,6 +90,7 @@ _inbound = cast(Table, InboundRecord.__table__)
 _deliveries = cast(Table, Delivery.__table__)
 _windows = cast(Table, ReplyWindowRow.__table__)
 _tokens = cast(Table, Token.__table__)
+_history = cast(Table, HistoryRow.__table__)
 
 
 def _exec(
@@ -375,6 +377,12 @@ def _delivery_insert(db: Database) -> Insert:
     return cast(Insert, stmt)
 
 
+_HISTORY_COLUMNS = (
+    "conversation_key", "at", "author", "kind", "text", "intent", "category", "media_url",
+    "case_id", "delivery", "delivery_id", "source",
+)
+
+
 class SqlConversationStore:
     """Conversation state with an optimistic lock, and the turn's atomic commit."""
 
@@ -445,6 +453,12 @@ class SqlConversationStore:
         )
         self._enqueue = Prepared(_delivery_insert(db))
         self._open_window = Prepared(_open_window_statement(db))
+        h = _history
+        self._record_history = Prepared(
+            db.insert(h)
+            .values(**{name: bindparam(f"b_{name}") for name in _HISTORY_COLUMNS})
+            .on_conflict_do_nothing(index_elements=[h.c.source])
+        )
 
     async def load(self, key: ConversationKey) -> ConversationState:
         params = {"key": key.as_str()}
@@ -488,6 +502,7 @@ class SqlConversationStore:
             for push in record.pushes
         ]
         expected = state.version
+        history = history_rows(record.history)
 
         def unit(conn: Connection) -> None:
             result = _exec(conn, self._create if expected == 0 else self._save, params)
@@ -510,6 +525,8 @@ class SqlConversationStore:
                 )
             if pushes:
                 _exec(conn, self._enqueue, pushes)
+            if history:
+                _exec(conn, self._record_history, history)
             if window is not None:
                 _exec(conn, self._open_window, window)
 

@@ -2,8 +2,10 @@
 
 Wiring (see the names below)::
 
-    channel = TelegramChannel(TelegramConfig(token=..., secret=...), ingest)
+    channel = TelegramChannel(TelegramConfig(token=..., secret=...), ingest,
+                              media=(media_store, media_links))
     senders[Channel.TELEGRAM] = channel.sender
+    Ingest(..., preparers={Channel.TELEGRAM: channel.photos})   # photos staff can open
     FastPaths(app, routes={"/telegram": channel.webhook})   # or: channel.poller().run(stop)
 
 The fake Bot API used by the tests and the simulator is in
@@ -15,6 +17,7 @@ from __future__ import annotations
 from .api import ALLOWED_UPDATES, DEFAULT_API_BASE, TelegramAPI, as_delivery_error
 from .channel import BOT_COMMANDS, TelegramChannel, TelegramConfig
 from .inbound import TelegramInbound
+from .media import TelegramPhotos
 from .polling import TelegramPoller
 from .sender import CALLBACK_DATA_LIMIT, TelegramSender, keyboard_rows
 from .text import TEXT_LIMIT, split_text
@@ -45,6 +48,7 @@ __all__ = [
     "TelegramChannel",
     "TelegramConfig",
     "TelegramInbound",
+    "TelegramPhotos",
     "TelegramPoller",
     "TelegramSender",
     "TelegramWebhook",

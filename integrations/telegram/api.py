@@ -3,7 +3,8 @@
 PTB's exceptions are converted here, the original kept as ``__cause__``::
 
     TimedOut, NetworkError (transport, 5xx) ........ DeliveryError (retry)
-    RetryAfter (429, flood control) ................ DeliveryError (retry)
+    RetryAfter (429, flood control) ................ DeliveryError (retry, not before
+                                                     Telegram's ``retry_after``)
     Forbidden (403: blocked, deactivated) .......... ChannelAPIError(code=403)
     BadRequest (400: chat not found, bad markup) ... ChannelAPIError(code=400)
     InvalidToken (401/404), Conflict (409), other .. ChannelAPIError(code=...)
@@ -16,7 +17,10 @@ from __future__ import annotations
 
 import json
 import logging
+import math
+import warnings
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from telegram import Bot, BotCommand, InlineKeyboardMarkup, Message
@@ -31,6 +35,7 @@ from telegram.error import (
     TelegramError,
 )
 from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
 
 from bot.errors import ChannelAPIError, DeliveryError, PayloadTooLarge, PermanentDeliveryError
 
@@ -55,6 +60,16 @@ POLL_TIMEOUT_SECONDS = 30
 PERMANENT_CODES = frozenset({400, 403})
 
 
+def retry_after_seconds(exc: RetryAfter) -> float | None:
+    """Telegram's ``retry_after`` in seconds (PTB 22 gives an int or a timedelta,
+    and warns about the change when it is read)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    return seconds if math.isfinite(seconds) and seconds > 0 else None
+
+
 def as_delivery_error(exc: ChannelAPIError) -> DeliveryError:
     """What a refusal means to the outbox: give up, or retry later."""
     if exc.code in PERMANENT_CODES:
@@ -65,8 +80,8 @@ def as_delivery_error(exc: ChannelAPIError) -> DeliveryError:
 def _converted(method: str, exc: TelegramError) -> Exception:
     text = f"Telegram {method}: {exc.message}"
     if isinstance(exc, RetryAfter):
-        # (Its retry_after attribute warns of a type change in PTB 22; the message has it.)
-        return DeliveryError(text)
+        # The outbox waits at least this long before the next attempt.
+        return DeliveryError(text, retry_after=retry_after_seconds(exc))
     if isinstance(exc, Forbidden):
         return ChannelAPIError(text, code=403)
     if isinstance(exc, BadRequest | ChatMigrated):

@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING
 
 from .api import DEFAULT_API_BASE, TelegramAPI
 from .inbound import TelegramInbound
+from .media import TelegramPhotos
 from .polling import TelegramPoller
 from .sender import TelegramSender
 from .webhook import DEFAULT_MAX_BODY_BYTES, TelegramWebhook, TelegramWebhookConfig
 
 if TYPE_CHECKING:
     from bot.ingest import Submitter
+    from integrations.media import MediaLinks, MediaStore
 
 __all__ = ["BOT_COMMANDS", "TelegramChannel", "TelegramConfig"]
 
@@ -48,8 +50,9 @@ class TelegramChannel:
     """Everything the Telegram channel needs, owned by the container.
 
     ``sender`` goes into the outbox's senders, ``webhook`` is mounted at
-    ``/telegram``, ``poller()`` runs long polling instead; :meth:`close` closes
-    the HTTP clients PTB opened."""
+    ``/telegram``, ``poller()`` runs long polling instead; ``photos`` (given a
+    media store and its links) goes into the ingest's preparers, to fetch the
+    photos residents send; :meth:`close` closes the HTTP clients PTB opened."""
 
     def __init__(
         self,
@@ -57,11 +60,13 @@ class TelegramChannel:
         submitter: Submitter,
         *,
         clock: Callable[[], datetime] = _utcnow,
+        media: tuple[MediaStore, MediaLinks] | None = None,
     ) -> None:
         self.config = config
         self.api = TelegramAPI(config.token, api_base=config.api_base)
         self.bot_id = self.api.bot_id
         self.sender = TelegramSender(self.api)
+        self.photos = TelegramPhotos(self.api, *media) if media is not None else None
         self.inbound = TelegramInbound(self.api, submitter, clock=clock)
         self.webhook = TelegramWebhook(
             TelegramWebhookConfig(secret=config.secret, max_body_bytes=config.max_body_bytes),

@@ -9,6 +9,11 @@ It answers ``/bot<token>/<method>`` the way Telegram does (``{"ok": true,
         fake.fail("sendMessage", 403, "Forbidden: bot was blocked by the user")
         fake.sent_texts(chat_id)                       # what the resident saw
 
+Files the resident "sent" are registered with :meth:`FakeBotAPI.add_file`;
+``getFile`` then gives their ``file_path`` and ``/file/bot<token>/<path>``
+serves the bytes (recorded as the method ``download``; ``fail("download",
+...)`` makes a download fail). An unknown file id gets Telegram's 400.
+
 Parameters arrive as PTB sends them (form fields, JSON-encoded where the
 value is an object) or as JSON bodies; they are recorded decoded.
 ``getUpdates`` serves what :meth:`FakeBotAPI.push_update` queued, holding
@@ -93,7 +98,7 @@ class _Failure:
     times: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass
 class _File:
     data: bytes
     path: str
@@ -199,6 +204,7 @@ class FakeBotAPI:
             self._calls.clear()
             self._failures.clear()
             self._updates.clear()
+            self._files.clear()
 
     async def wait_for(
         self, predicate: Callable[[list[Call]], bool], *, within: float = 10.0

@@ -25,6 +25,7 @@ from integrations.storage import (
     upgrade,
 )
 from integrations.storage.bundle import sql_storage
+from integrations.storage.handoff import MemoryHandoffStore
 from integrations.storage.ledger import MemoryTicketLedger
 from integrations.storage.memory import (
     MemoryConversationStore,
@@ -38,7 +39,7 @@ from integrations.storage.memory import (
 POSTGRES_ENV = "MINHU_TEST_POSTGRES_URL"
 TABLES = (
     "conversations", "inbound_messages", "deliveries", "reply_windows", "tokens",
-    "resident_tickets",
+    "resident_tickets", "handoff_cases", "handoff_history", "handoff_audit",
 )
 
 
@@ -80,6 +81,7 @@ class Backend:
                 tokens=MemoryTokenStore(db),
                 health=MemoryHealth(),
                 tickets=self._memory_ledger(),
+                handoff=MemoryHandoffStore(db),
             )
         else:
             assert self.url is not None

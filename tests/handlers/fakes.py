@@ -54,6 +54,7 @@ class FakeTickets:
     tickets: dict[str, Ticket] = field(default_factory=dict)
     supplements: list[Supplement] = field(default_factory=list)
     ratings: list[tuple[str, int]] = field(default_factory=list)
+    withdraw_reasons: list[str | None] = field(default_factory=list)
     _numbers: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     _order: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
@@ -103,9 +104,11 @@ class FakeTickets:
         return ticket
 
     async def withdraw(
-        self, key: ConversationKey, ticket_id: str, *, submission_id: str
+        self, key: ConversationKey, ticket_id: str, *, submission_id: str,
+        reason: str | None = None,
     ) -> Ticket:
         ticket = self._own(key, ticket_id)
+        self.withdraw_reasons.append(reason)
         if ticket.status.is_finished:
             raise BackendRejected("工单已办结，不能撤回", status_code=409)
         return self.advance(ticket_id, TicketStatus.WITHDRAWN)[0]

@@ -10,6 +10,7 @@ from typing import Any
 
 from bot.dispatcher import Dispatcher
 from bot.errors import ConcurrentUpdate
+from bot.handoff import HandoffDesk, ServiceHours
 from bot.ingest import Ingest
 from bot.ports import ConversationStore, TurnRecord
 from bot.state import ConversationState
@@ -95,6 +96,7 @@ class Conversation:
     alerts: FakeAlerts
     knowledge: FakeKnowledge
     key: ConversationKey = KEY
+    desk: HandoffDesk | None = None
 
     async def say(self, text: str) -> OutboundMessage:
         return await self.send(self.message(InboundKind.TEXT, text=text))
@@ -149,8 +151,17 @@ class Conversation:
         """The same bot, talking to another resident."""
         return Conversation(
             self.storage, self.understanding, self.ingest, self.store, self.tickets,
-            self.alerts, self.knowledge, NEIGHBOUR,
+            self.alerts, self.knowledge, NEIGHBOUR, self.desk,
         )
+
+
+class _LateIngest:
+    def __init__(self) -> None:
+        self.target: Ingest | None = None
+
+    async def submit(self, message: InboundMessage, *, passive_budget: float | None) -> object:
+        assert self.target is not None
+        return await self.target.submit(message, passive_budget=passive_budget)
 
 
 def conversation(
@@ -158,18 +169,31 @@ def conversation(
     *,
     tickets: FakeTickets | None = None,
     knowledge: FakeKnowledge | None = None,
+    handoff: bool = True,
+    hours: str = "always",
 ) -> Conversation:
+    """The handlers over memory storage; ``handoff``: with a staff handoff desk
+    (open ``hours``), else the resident is pointed to the hotline."""
     storage = memory_storage()
     understanding = ScriptedUnderstanding(script)
     tickets = tickets or FakeTickets()
     alerts = FakeAlerts()
     knowledge = knowledge or FakeKnowledge()
     store = FlakyStore(storage.conversations)
+    events = _LateIngest()
+    desk = HandoffDesk(
+        store=storage.handoff, windows=storage.windows, events=events,
+        clock=lambda: datetime.now(UTC), hours=ServiceHours(hours),
+    ) if handoff else None
     dispatcher = Dispatcher(
         store=store, understanding=understanding,
-        handlers=build_handlers(tickets=tickets, knowledge=knowledge, alerts=alerts),
+        handlers=build_handlers(tickets=tickets, knowledge=knowledge, alerts=alerts,
+                                handoff=desk),
         clock=lambda: datetime.now(UTC),
+        handoff=desk,
     )
     ingest = Ingest(journal=storage.journal, store=store, outbox=storage.outbox,
                     dispatcher=dispatcher, owner="test", lease_seconds=30)
-    return Conversation(storage, understanding, ingest, store, tickets, alerts, knowledge)
+    events.target = ingest
+    return Conversation(storage, understanding, ingest, store, tickets, alerts, knowledge,
+                        desk=desk)

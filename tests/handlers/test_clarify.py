@@ -20,8 +20,19 @@ async def test_low_confidence_asks_with_buttons_instead_of_guessing() -> None:
     assert chat.understanding.calls == ["那个楼道的灯吧就是一直那样"]
 
 
-async def test_two_unclear_turns_in_a_row_offer_a_person() -> None:
+async def test_two_unclear_turns_in_a_row_hand_over_to_staff() -> None:
     chat = conversation(unsure)
+    await chat.say("那个就是")
+    second = await chat.say("嗯那个")
+    assert "已为您转接人工服务" in second.text and not second.buttons
+    assert chat.desk is not None
+    case = await chat.desk.open_case(chat.key)
+    assert case is not None and case.reason == "unclear"
+    assert "那个就是" in case.summary and "嗯那个" in case.summary
+
+
+async def test_without_a_handoff_desk_two_unclear_turns_offer_a_person() -> None:
+    chat = conversation(unsure, handoff=False)
     await chat.say("那个就是")
     second = await chat.say("嗯那个")
     assert "转接人工" in second.text

@@ -8,8 +8,16 @@ from tests.handlers.harness import conversation, reading, scripted
 LAMP = "幸福里小区3号楼门口的路灯昨天晚上开始不亮了"
 
 
-async def test_the_human_menu_points_to_the_hotline() -> None:
+async def test_the_human_menu_hands_over_to_staff() -> None:
     chat = conversation(scripted({}))
+    reply = await chat.press("MENU_HUMAN")
+    assert "转接人工服务" in reply.text and "预计等待约5分钟" in reply.text
+    assert chat.desk is not None
+    assert (await chat.desk.open_case(chat.key)) is not None
+
+
+async def test_without_a_handoff_desk_the_human_menu_points_to_the_hotline() -> None:
+    chat = conversation(scripted({}), handoff=False)
     reply = await chat.press("MENU_HUMAN")
     assert "12345" in reply.text
 

@@ -176,6 +176,8 @@ async def test_withdraw_confirms_first() -> None:
     done = await chat.say("1")
     assert done.text == f"已撤回工单{ticket_id}。如有需要，可以随时重新反映。"
     assert chat.tickets.tickets[ticket_id].status is TicketStatus.WITHDRAWN
+    # The dialogue gives no reason: the desk sends its standard wording.
+    assert chat.tickets.withdraw_reasons == [None]
 
 
 async def test_withdraw_can_be_called_off() -> None:

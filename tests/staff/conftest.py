@@ -25,7 +25,7 @@ from integrations.storage import Storage, build_storage, create_engine
 from integrations.storage.repositories import Database
 
 # Cheap enough for many sign-ins per test; production uses the default cost.
-QUICK_HASHER = PasswordHasher(n=2**8, r=8, p=1)
+QUICK_HASHER = PasswordHasher(time_cost=1, memory_cost=256, parallelism=1)
 SECRET = "test-secret-that-is-long-enough-for-hmac-0123456789"
 
 

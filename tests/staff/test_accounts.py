@@ -16,7 +16,7 @@ from integrations.staff.accounts import (
     UsernameTaken,
 )
 from integrations.staff.models import StaffAccountRow
-from integrations.staff.passwords import PasswordHasher
+from integrations.staff.passwords import PasswordHasher, ScryptHasher
 from integrations.storage.repositories import Database
 
 from .conftest import QUICK_HASHER, FakeClock
@@ -62,7 +62,8 @@ async def test_passwords_are_stored_salted_with_their_parameters(
     await accounts.add("bob", "same password", display_name="乙", role="dispatcher")
     alice, bob = await stored_hash(db, "alice"), await stored_hash(db, "bob")
     assert "same password" not in alice
-    assert alice.startswith("scrypt$256$8$1$") and bob.startswith("scrypt$256$8$1$")
+    assert alice.startswith("$argon2id$v=19$m=256,t=1,p=1$")
+    assert bob.startswith("$argon2id$v=19$m=256,t=1,p=1$")
     assert alice != bob  # a random salt each
 
 
@@ -71,11 +72,30 @@ async def test_an_older_hash_still_verifies_and_is_upgraded_at_sign_in(
 ) -> None:
     old = StaffAccounts(db, clock=clock, hasher=QUICK_HASHER)
     await old.add("carol", "long enough", display_name="丙", role="admin")
-    stronger = StaffAccounts(db, clock=clock, hasher=PasswordHasher(n=2**9))
+    stronger = StaffAccounts(
+        db, clock=clock, hasher=PasswordHasher(time_cost=2, memory_cost=512, parallelism=1)
+    )
     assert await stronger.authenticate("carol", "long enough") is not None
-    assert (await stored_hash(db, "carol")).startswith("scrypt$512$8$1$")
+    assert (await stored_hash(db, "carol")).startswith("$argon2id$v=19$m=512,t=2,p=1$")
     assert await stronger.authenticate("carol", "long enough") is not None
     assert await stronger.authenticate("carol", "not the one") is None
+
+
+async def test_a_scrypt_hash_from_before_signs_in_and_becomes_argon2id(
+    accounts: StaffAccounts, db: Database
+) -> None:
+    await accounts.add("cole", "placeholder", display_name="丙二", role="agent")
+    legacy = ScryptHasher(n=2**8).hash("scrypt era password")
+    await accounts._update("cole", "plant a scrypt hash", password_hash=legacy)
+    assert (await stored_hash(db, "cole")).startswith("scrypt$256$8$1$")
+
+    assert await accounts.authenticate("cole", "wrong password") is None
+    assert await stored_hash(db, "cole") == legacy  # a failed sign-in changes nothing
+    signed_in = await accounts.authenticate("cole", "scrypt era password")
+    assert signed_in is not None and signed_in.role is StaffRole.AGENT
+    rehashed = await stored_hash(db, "cole")
+    assert rehashed.startswith("$argon2id$") and rehashed != legacy
+    assert await accounts.authenticate("cole", "scrypt era password") is not None
 
 
 async def test_an_inactive_account_cannot_sign_in(accounts: StaffAccounts) -> None:
@@ -197,11 +217,25 @@ def test_a_malformed_or_foreign_hash_never_verifies() -> None:
     hasher = QUICK_HASHER
     good = hasher.hash("password1")
     assert hasher.verify("password1", good)
+    assert not hasher.verify("password2", good)
     assert not hasher.verify("password1", "")
     assert not hasher.verify("password1", "bcrypt$x$y")
-    assert not hasher.verify("password1", good.replace("scrypt$256", "scrypt$abc"))
+    assert not hasher.verify("password1", "$argon2id$v=19$m=abc")
     assert not hasher.verify("password1", good[:-4] + "AAAA")
     assert not hasher.needs_rehash(good)
-    assert PasswordHasher(n=2**9).needs_rehash(good)
+    assert PasswordHasher(time_cost=2, memory_cost=256, parallelism=1).needs_rehash(good)
+    assert hasher.needs_rehash("bcrypt$x$y")
     with pytest.raises(ValueError):
-        PasswordHasher(n=1000)
+        PasswordHasher(memory_cost=4, parallelism=1)
+
+
+def test_scrypt_hashes_from_before_still_verify() -> None:
+    legacy = ScryptHasher(n=2**8)
+    old = legacy.hash("password1")
+    assert QUICK_HASHER.verify("password1", old)
+    assert not QUICK_HASHER.verify("password2", old)
+    assert not QUICK_HASHER.verify("password1", old.replace("scrypt$256", "scrypt$abc"))
+    assert QUICK_HASHER.needs_rehash(old)  # replaced by argon2id at the next sign-in
+    assert not legacy.needs_rehash(old)
+    with pytest.raises(ValueError):
+        ScryptHasher(n=1000)

@@ -43,6 +43,7 @@ async def telegram_system(
         "telegram_token": TOKEN,
         "telegram_secret": SECRET,
         "telegram_api_base": base_url,
+        "media_dir": str(tmp_path / "media"),
     }
     values.update(overrides)
     async with running_system(tmp_path, **values) as system:

@@ -47,7 +47,7 @@ async def test_what_is_not_a_recording_is_refused_clearly(tmp_path: Path) -> Non
 
 
 def test_recordings_are_told_by_their_bytes() -> None:
-    from integrations.miniprogram.media import sniff_audio
+    from integrations.media.store import sniff_audio
 
     assert sniff_audio(b"ID3\x04\x00") == "audio/mpeg"
     assert sniff_audio(b"\xff\xfb\x90\x64") == "audio/mpeg"

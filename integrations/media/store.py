@@ -1,13 +1,14 @@
-"""Photos uploaded from the mini-program: checked, then stored under content-addressed names.
+"""Photos kept by minhu: checked by their bytes, stored under content-addressed names.
 
-A photo is accepted only when its first bytes say JPEG, PNG or WebP (the
+A photo is accepted only when its first bytes say JPEG, PNG or WebP (a
 client's file name and content type are not trusted), and only up to the
 configured size. It is stored once per content as
 ``<media_dir>/<sha256[:2]>/<sha256>.<ext>`` (written to a temporary file in
-the same folder, then renamed into place), and known to the API by its
-SHA-256 only: no name the client chose ever reaches the file system.
-``media_dir`` is a folder of its own (``var/media`` by default), outside
-anything served statically; photos are served through the API only.
+the same folder, then renamed into place), and known by its SHA-256 only:
+no name a client chose ever reaches the file system. ``media_dir`` is a
+folder of its own (``var/media`` by default), outside anything served
+statically; photos are served only through routes that check a signature
+or the owner (:mod:`integrations.media.web`, ``/mp/v1/media``).
 """
 
 from __future__ import annotations
@@ -118,3 +119,13 @@ class MediaStore:
                 return None
 
         return await asyncio.to_thread(read)
+
+    async def find(self, media_id: str) -> tuple[str, bytes] | None:
+        """(content type, bytes) of a stored photo, whatever its type; None if absent."""
+        if not MEDIA_ID.match(media_id):
+            return None
+        for content_type in MEDIA_TYPES:
+            data = await self.read(media_id, content_type)
+            if data is not None:
+                return content_type, data
+        return None
