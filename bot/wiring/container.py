@@ -267,6 +267,8 @@ class Container:
             clock=clock,
             owner=self.owner,
             idle_poll_seconds=settings.outbox_poll_seconds,
+            # A staff reply's delivery state changed: the console shows it live.
+            on_settled=self.handoff.notify,
         )
         self.ingest = Ingest(
             journal=self.storage.journal,
