@@ -15,7 +15,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import timedelta
 
 from bot.errors import DeliveryError, MinhuError, PermanentDeliveryError
@@ -63,6 +63,7 @@ class DeliveryWorker:
         lease_seconds: float = 60.0,
         batch: int = 32,
         idle_poll_seconds: float = 1.0,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self._queue = queue
         self._senders = dict(senders)
@@ -73,6 +74,9 @@ class DeliveryWorker:
         self._batch = batch
         self._idle_poll = idle_poll_seconds
         self._wake = asyncio.Event()
+        # Called after each batch of attempts (e.g. the staff console shows
+        # a reply's delivery at once rather than at its next poll).
+        self._on_settled = on_settled
 
     def kick(self) -> None:
         """Something was queued: look now rather than at the next poll."""
@@ -86,6 +90,11 @@ class DeliveryWorker:
         )
         if due:
             await asyncio.gather(*(self._deliver(item) for item in due))
+            if self._on_settled is not None:
+                try:
+                    self._on_settled()
+                except Exception:
+                    log.exception("the outbox's on_settled callback failed")
         return len(due)
 
     async def run(self, stop: asyncio.Event) -> None:

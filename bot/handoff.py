@@ -543,6 +543,10 @@ class HandoffDesk:
     async def changes_since(self, cursor: int, *, limit: int = 200) -> list[HistoryEntry]:
         return await self._store.changes_since(cursor, limit=limit)
 
+    async def entries(self, ids: Sequence[int]) -> list[HistoryEntry]:
+        """These lines again, e.g. to see how far a staff reply's delivery got."""
+        return await self._store.entries(ids)
+
     async def case_changes_since(
         self, cursor: int, *, limit: int = 200
     ) -> tuple[list[HandoffCase], int]:

@@ -571,6 +571,11 @@ class HandoffStore(Protocol):
         """Lines with ``entry_id > cursor``, oldest first."""
         ...
 
+    async def entries(self, ids: Sequence[int]) -> list[HistoryEntry]:
+        """The lines with these ids (unknown ids left out), oldest first; a staff
+        reply's ``delivery`` read afresh from the outbox."""
+        ...
+
     async def add_audit(self, entry: AuditEntry) -> None: ...
 
     async def audit_log(self, *, case_id: str | None, limit: int) -> list[AuditEntry]:

@@ -299,6 +299,8 @@ class Container:
             clock=clock,
             owner=self.owner,
             idle_poll_seconds=settings.outbox_poll_seconds,
+            # A staff reply's delivery state changed: the console shows it live.
+            on_settled=self.handoff.notify,
         )
         # Voice notes without a channel transcript: fetched from their channel
         # and transcribed in the turn, off the request path (bot.voice).

@@ -21,6 +21,7 @@ from bot.types import (
     HandoffReason,
     HandoffStatus,
     HistoryEntry,
+    TicketStatus,
 )
 from integrations.staff.templating import local_time
 
@@ -35,7 +36,9 @@ __all__ = [
     "author_kind",
     "case_json",
     "case_view",
+    "delivery_view",
     "entry_view",
+    "in_progress",
     "sla_class",
     "ticket_view",
     "wait_words",
@@ -151,6 +154,16 @@ def entry_view(entry: HistoryEntry, names: Mapping[str, str]) -> dict[str, Any]:
         "intent": intent,
         "category": entry.category,
         "media_link": _web_link(entry.media_url),
+        "delivery": entry.delivery,
+        "delivery_label": _DELIVERY_LABELS.get(entry.delivery or "", ""),
+    }
+
+
+def delivery_view(entry: HistoryEntry) -> dict[str, Any]:
+    """A staff reply's delivery state, for the live stream's "delivery" event."""
+    return {
+        "entry_id": entry.entry_id,
+        "case_id": entry.case_id,
         "delivery": entry.delivery,
         "delivery_label": _DELIVERY_LABELS.get(entry.delivery or "", ""),
     }
@@ -286,6 +299,15 @@ class TicketView:
     category: str
     created_at: datetime
     summary: str
+    # Filed and still being worked on: staff may add a supplement to it.
+    in_progress: bool = False
+
+
+def in_progress(status: TicketStatus | None) -> bool:
+    """A filed ticket that is still being worked on (not finished, closed or
+    withdrawn): the same rule as the bot's 补充 and 撤回."""
+    status = status or TicketStatus.ACCEPTED
+    return status.is_open and not status.is_finished
 
 
 def ticket_view(record: TicketRecord) -> TicketView:
@@ -300,4 +322,9 @@ def ticket_view(record: TicketRecord) -> TicketView:
         category=record.draft.category,
         created_at=record.created_at,
         summary=_flat(record.draft.description, 40),
+        in_progress=(
+            record.ticket_id is not None
+            and record.state is not SubmissionState.REJECTED
+            and in_progress(record.status)
+        ),
     )

@@ -8,8 +8,8 @@
     GET  /console/queue/partial           the queues alone (the page refreshes them live)
     GET  /console/cases/{case_id}         the conversation, the resident's tickets, actions
     POST /console/cases/{case_id}/claim | transfer | escalate | reply | subscribe
-                                  | ticket | hand-back
-    GET  /console/events                  live updates (SSE), ?cursor=N[&case=ID]
+                                  | ticket | supplement | hand-back
+    GET  /console/events                  live updates (SSE), ?cursor=N[&case=ID[&watch=IDS]]
     GET  /console/ping                    204 signed in, 401 not (for the page script)
     GET  /console/audit                   the audit log (supervisors, dispatchers, admins)
     GET  /console/static/{name}           the stylesheets and the script
@@ -38,10 +38,15 @@ from fastapi.routing import APIRoute
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 
 from bot.errors import (
+    BackendError,
+    BackendRejected,
+    BackendUnavailable,
     HandoffConflict,
     HandoffError,
     HandoffNotFound,
     ReplyWindowClosed,
+    TicketNotFound,
+    UnsupportedByBackend,
 )
 from bot.handoff import HandoffDesk
 from bot.ports import Tickets
@@ -71,13 +76,14 @@ from .auth import (
     ConsoleSignInRequired,
     safe_console_next,
 )
-from .live import ChangeSignal, LiveEvent, clean_cursor, event_stream
+from .feed import LiveFeed, parse_watch
+from .live import ChangeSignal, clean_cursor, event_stream
 from .quick_replies import QuickReply
 from .views import (
     QUEUE_LABELS,
-    case_json,
     case_view,
     entry_view,
+    in_progress,
     staff_name,
     ticket_view,
 )
@@ -104,6 +110,9 @@ MAX_DESCRIPTION_CHARS = 2000
 MAX_CATEGORY_CHARS = 32
 MAX_ADDRESS_CHARS = 200
 MAX_NOTE_CHARS = 200
+MAX_SUPPLEMENT_CHARS = 1000
+# In front of a supplement staff add for the resident (the department sees who added it).
+SUPPLEMENT_PREFIX = "【人工客服代居民补充】"
 _CASE_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _SUBMISSION_ID = re.compile(r"console-[A-Za-z0-9_-]{8,80}")
 _TICKET_ID = re.compile(r"[A-Za-z0-9_-]{1,40}")
@@ -142,9 +151,6 @@ class ConsoleConfig:
         return max(self.sla_red_seconds, self.sla_amber_seconds)
 
 
-# How many history ids before its cursor a live stream looks at again (see events()).
-LIVE_LOOKBACK = 50
-
 def _static(name: str) -> tuple[bytes, str]:
     package, filename, media_type = _STATIC[name]
     return (resources.files(package) / "static" / filename).read_bytes(), media_type
@@ -175,6 +181,7 @@ class _Console:
         self.templates = StaffTemplates("integrations.console")
         self.signal = ChangeSignal()
         self._head = 0
+        self._submitted: dict[str, None] = {}  # recent supplement submission ids, oldest first
         desk.add_listener(self.signal.notify)
         self.assets: dict[str, tuple[bytes, str]] = {name: _static(name) for name in _STATIC}
         self.asset_urls = {
@@ -409,6 +416,11 @@ class _Console:
                           "办理进度会在这里通知您。")
         elif ticket == "queued":
             notice = "工单已提交，编号生成后会显示在“居民的工单”中。"
+        supplemented = params.get("supplemented", "")
+        if supplemented and _TICKET_ID.fullmatch(supplemented):
+            notice = f"已向工单 {supplemented} 补充材料，承办部门可以看到。"
+            reply_text = (f"您补充的情况已提交到工单 {supplemented}，承办部门会一并办理，"
+                          "办理进度会在这里通知您。")
         return await self.render_case(who, case, notice=notice, reply_text=reply_text)
 
     async def render_case(
@@ -422,6 +434,7 @@ class _Console:
         reply_text: str = "",
         subscribe_text: str = "",
         ticket_form: dict[str, Any] | None = None,
+        supplement_form: dict[str, Any] | None = None,
     ) -> Response:
         account = who.account
         names = await self.names()
@@ -455,6 +468,11 @@ class _Console:
             quick_replies=self.config.quick_replies,
             tickets=[ticket_view(r) for r in records],
             ticket_form=ticket_form or self.ticket_prefill(case, history),
+            supplement_form=supplement_form or {"ticket_id": "", "text": "", "error": ""},
+            supplement_ids={
+                r.ticket_id: _new_submission_id(case, "sup") for r in records if r.ticket_id
+            },
+            max_supplement=MAX_SUPPLEMENT_CHARS,
             request_types=list(REQUEST_TYPES.items()),
             notice=notice, error=error, reply_text=reply_text, subscribe_text=subscribe_text,
             max_reply=MAX_REPLY_CHARS, max_description=MAX_DESCRIPTION_CHARS,
@@ -510,7 +528,7 @@ class _Console:
             "category": category or "其他",
             "description": description[:MAX_DESCRIPTION_CHARS],
             "address": address[:MAX_ADDRESS_CHARS],
-            "submission_id": f"console-{case.case_id}-{secrets.token_urlsafe(9)}",
+            "submission_id": _new_submission_id(case),
         }
 
     # -- actions
@@ -660,7 +678,7 @@ class _Console:
             problem = "请先接入会话，再为居民创建工单。"
         if problem is not None:
             if not _SUBMISSION_ID.fullmatch(filled["submission_id"]):
-                filled["submission_id"] = f"console-{case.case_id}-{secrets.token_urlsafe(9)}"
+                filled["submission_id"] = _new_submission_id(case)
             filled["error"] = problem
             return await self.render_case(who, case, status_code=400, ticket_form=filled)
         draft = TicketDraft(
@@ -679,6 +697,92 @@ class _Console:
         )
         target = f"/console/cases/{quote(case.case_id)}?{urlencode({'ticket': number or 'queued'})}"
         return RedirectResponse(target, status_code=303)
+
+    async def supplement(self, request: Request, case_id: str) -> Response:
+        """Add the resident's further words to one of their open tickets
+        (``Tickets.supplement``; the hidden submission id makes a double
+        click add it once)."""
+        who, form = await self.auth.checked_form(request)
+        case = await self.visible_case(who, case_id)
+        account = who.account
+        ticket_id = form_text(form, "ticket_id", limit=41)
+        filled: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "text": form_text(form, "text", limit=MAX_SUPPLEMENT_CHARS + 1),
+            "submission_id": form_text(form, "submission_id", limit=100),
+            "error": "",
+        }
+
+        async def refused(status_code: int, message: str) -> Response:
+            if not _SUBMISSION_ID.fullmatch(filled["submission_id"]):
+                filled["submission_id"] = _new_submission_id(case, "sup")
+            filled["error"] = message
+            filled["text"] = filled["text"][:MAX_SUPPLEMENT_CHARS]
+            return await self.render_case(
+                who, case, status_code=status_code, error=message, supplement_form=filled
+            )
+
+        if case.status is HandoffStatus.CLOSED:
+            return await refused(409, "会话已结束，不能再从这里补充工单材料。")
+        if case.claimed_by != account.username and not account.supervises:
+            return await refused(403, "请先接入会话，再为居民补充工单材料。")
+        if not _TICKET_ID.fullmatch(ticket_id):
+            return await refused(400, "请选择要补充材料的工单。")
+        text = filled["text"]
+        if not text or len(text) > MAX_SUPPLEMENT_CHARS:
+            return await refused(
+                400, f"请填写补充内容（不超过 {MAX_SUPPLEMENT_CHARS} 字）。"
+            )
+        if not _SUBMISSION_ID.fullmatch(filled["submission_id"]):
+            return await refused(400, "表单已过期，请重新填写后提交。")
+        not_theirs = f"工单 {ticket_id} 不是这位居民的工单（或编号有误），不能补充材料。"
+        # The resident's own ticket (None for anyone else's), its status read afresh.
+        try:
+            ticket = await self.tickets.lookup(case.key, ticket_id)
+        except BackendError:
+            return await refused(503, "工单系统暂时连接不上，补充没有提交，请稍后再试。")
+        if ticket is None:
+            return await refused(404, not_theirs)
+        if not in_progress(ticket.status):
+            return await refused(
+                409, f"工单 {ticket_id} 当前状态为“{ticket.status.value}”，已不能补充材料；"
+                "如有新情况，请为居民新建工单。"
+            )
+        try:
+            await self.tickets.supplement(
+                case.key, ticket_id, text=SUPPLEMENT_PREFIX + text, photos=(),
+                submission_id=filled["submission_id"],
+            )
+        except TicketNotFound:
+            return await refused(404, not_theirs)
+        except UnsupportedByBackend:
+            return await refused(
+                409, "当前工单系统不支持在线补充材料，请通过工单系统或 12345 热线为居民补充。"
+            )
+        except BackendRejected as exc:
+            reason = str(exc).strip()
+            why = f"：{reason}" if re.search(r"[\u4e00-\u9fff]", reason) else "。"
+            return await refused(409, f"工单系统没有接受这次补充{why}")
+        except BackendUnavailable:
+            return await refused(503, "工单系统暂时连接不上，补充没有提交，请稍后再试。")
+        if self._first_time(filled["submission_id"]):
+            await self.desk.audit(
+                account.username, "supplement", case_id=case.case_id,
+                detail=f"{ticket_id}：{text[:200]}",
+            )
+        target = (f"/console/cases/{quote(case.case_id)}?"
+                  f"{urlencode({'supplemented': ticket_id})}")
+        return RedirectResponse(target, status_code=303)
+
+    def _first_time(self, submission_id: str) -> bool:
+        """False when this process has seen the submission before (a double
+        click: the ticket system adds it once, the audit log says it once)."""
+        if submission_id in self._submitted:
+            return False
+        self._submitted[submission_id] = None
+        while len(self._submitted) > 1000:
+            del self._submitted[next(iter(self._submitted))]
+        return True
 
     # -- the audit log
 
@@ -724,56 +828,20 @@ class _Console:
             params.get("cursor")
         )
         start = int(given) if given is not None else await self.head()
-        names = await self.names()
-        desk = self.desk
-        key = case.key if case is not None else None
-
-        # On PostgreSQL two turns can commit out of id order, so a poll could
-        # pass over an id that commits a moment later. Each poll looks back a
-        # little before the cursor and skips what this stream already sent.
-        sent: set[int] = set()
-        primed = False
-
-        async def fetch(cursor: str) -> tuple[list[LiveEvent], str]:
-            nonlocal primed
-            position = int(cursor)
-            floor = max(0, position - LIVE_LOOKBACK)
-            if not primed:
-                # What the page already shows (up to the cursor) counts as sent.
-                earlier = await desk.changes_since(floor, limit=LIVE_LOOKBACK)
-                sent.update(e.entry_id for e in earlier if e.entry_id <= position)
-                primed = True
-            entries = [
-                entry for entry in await desk.changes_since(floor, limit=200 + LIVE_LOOKBACK)
-                if entry.entry_id not in sent
-            ]
-            events: list[LiveEvent] = []
-            for entry in entries:
-                sent.add(entry.entry_id)
-                if key is not None and entry.key == key:
-                    if entry.author.startswith("staff:") and entry.author[6:] not in names:
-                        names.update(await self.names())
-                    events.append(LiveEvent("entry", entry_view(entry, names),
-                                            str(entry.entry_id)))
-                if entry.author == "system" and entry.kind == "event" and entry.case_id:
-                    if case is not None and entry.case_id != case.case_id:
-                        continue
-                    try:
-                        changed = await desk.get(entry.case_id)
-                    except HandoffNotFound:
-                        continue
-                    events.append(LiveEvent(
-                        "case",
-                        case_json(changed, names, visible=self.visible(account, changed)),
-                        str(entry.entry_id),
-                    ))
-            after = max([position, *(entry.entry_id for entry in entries)])
-            for stale in [i for i in sent if i <= after - LIVE_LOOKBACK]:
-                sent.discard(stale)
-            return events, str(after)
-
+        # The feed re-reads a little before the cursor (lines that commit out of
+        # id order) and the staff replies the page shows as on their way (?watch=).
+        feed = LiveFeed(
+            self.desk,
+            names=await self.names(),
+            refresh_names=self.names,
+            visible=lambda changed: self.visible(account, changed),
+            clock=self.now,
+            key=case.key if case is not None else None,
+            case_id=case.case_id if case is not None else None,
+            watch=parse_watch(params.get("watch")),
+        )
         body = event_stream(
-            fetch, str(start), signal=self.signal,
+            feed.fetch, str(start), signal=self.signal,
             poll_seconds=self.config.poll_seconds,
             heartbeat_seconds=self.config.heartbeat_seconds,
             lifetime_seconds=self.config.stream_seconds,
@@ -843,6 +911,12 @@ def _window_words(case: HandoffCase, window: ReplyWindowInfo) -> str:
     return "".join(parts) + "。"
 
 
+def _new_submission_id(case: HandoffCase, what: str = "") -> str:
+    """A form's idempotency id: posting the same form twice files or adds once."""
+    middle = f"{what}-" if what else ""
+    return f"console-{case.case_id}-{middle}{secrets.token_urlsafe(9)}"
+
+
 def _ticket_problem(filled: Mapping[str, Any]) -> str | None:
     if filled["request_type"] not in REQUEST_TYPES:
         return "请选择诉求类型。"
@@ -869,6 +943,7 @@ _ACTION_LABELS = {
     "reply_by_subscribe": "订阅消息回复",
     "hand_back": "结束并交还智能助手",
     "ticket": "创建工单",
+    "supplement": "补充工单材料",
 }
 
 
@@ -905,6 +980,7 @@ def build_console(
         ("reply", console.reply),
         ("subscribe", console.subscribe),
         ("ticket", console.create_ticket),
+        ("supplement", console.supplement),
         ("hand-back", console.hand_back),
     ):
         add(f"/console/cases/{{case_id}}/{action}", endpoint, "POST")

@@ -296,6 +296,9 @@ class SqlHandoffStore:
         entry_id = await self._db.run("staff reply", unit)
         return (await self._by_ids([entry_id]))[0]
 
+    async def entries(self, ids: Sequence[int]) -> list[HistoryEntry]:
+        return await self._by_ids(ids)
+
     async def _by_ids(self, ids: Sequence[int]) -> list[HistoryEntry]:
         if not ids:
             return []
@@ -492,6 +495,10 @@ class MemoryHandoffStore:
         await _yield()
         ids = sorted(i for i in self._db.history if i > cursor)[:limit]
         return [self._entry(i) for i in ids]
+
+    async def entries(self, ids: Sequence[int]) -> list[HistoryEntry]:
+        await _yield()
+        return [self._entry(i) for i in sorted(set(ids)) if i in self._db.history]
 
     async def last_entry_id(self) -> int:
         await _yield()

@@ -180,6 +180,16 @@ class Agent(Staff):
         assert len(new) == 1, f"expected one new ticket in {tickets.inner_text()!r}"
         return new.pop()
 
+    def supplement(self, ticket: str, text: str) -> None:
+        """Adds ``text`` to one of the resident's open tickets, from its entry in
+        the resident's ticket list."""
+        entry = self.page.locator(f'{tid("resident-ticket")}[data-ticket-id="{ticket}"]')
+        entry.locator(tid("supplement-open")).click()
+        form = entry.locator(tid("ticket-supplement"))
+        form.locator(tid("supplement-text")).fill(text)
+        form.locator(tid("supplement-submit")).click()
+        expect(self.page.locator(tid("notice"))).to_contain_text(f"已向工单 {ticket} 补充材料")
+
     def hand_back(self) -> None:
         self.page.locator(tid("hand-back")).click()
         self.expect_status("closed")

@@ -56,8 +56,13 @@ def test_an_agent_takes_over_a_chat_files_a_ticket_and_hands_back(
     # resident wrote while the agent had the chat.
     answer = "您好，我是坐席小王。已联系物业核实停水原因，维修后会第一时间通知您。"
     agent.reply(answer)
+    loads = pages.seen(agent.page).loads
     resident.expect_reply(answer)
     expect(agent.messages_after(more, author="bot")).to_have_count(0)
+    # Its delivery shows without a reload (发送中 → 已送达渠道).
+    sent = agent.messages("staff").filter(has_text=answer).locator(tid("message-delivery"))
+    expect(sent).to_have_text("已送达渠道")
+    assert pages.seen(agent.page).loads == loads, "the console reloaded to show the delivery"
 
     # The agent files a ticket from the chat; it shows among the resident's tickets.
     ticket = agent.file_ticket(
@@ -71,6 +76,9 @@ def test_an_agent_takes_over_a_chat_files_a_ticket_and_hands_back(
     resident.expect_reply(ticket)
     shoot(agent.page, "console-conversation", full_page=True)
     shoot(resident.page, "console-resident")
+
+    # The resident adds something; the agent puts it on the ticket.
+    agent.supplement(ticket, "居民补充：4号楼也停水了")
 
     # Handed back, the resident is told, and the bot answers the next message.
     agent.hand_back()

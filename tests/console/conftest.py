@@ -8,21 +8,22 @@ console; ``tests/console/test_system.py`` goes through it once end to end.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from fastapi import FastAPI
 
+from bot.errors import TicketNotFound
 from bot.handoff import HandoffDesk
 from bot.ports import SubmissionState, SubmitResult, TicketRecord
 from bot.types import (
     Channel,
     ConversationKey,
     InboundMessage,
+    Ticket,
     TicketDraft,
     TicketStatus,
 )
@@ -68,6 +69,11 @@ class FakeTickets:
     records: list[TicketRecord] = field(default_factory=list)
     filed: list[tuple[ConversationKey, TicketDraft, str]] = field(default_factory=list)
     queue_only: bool = False
+    # Supplements added: (resident, ticket id, text, submission id).
+    supplements: list[tuple[ConversationKey, str, str, str]] = field(default_factory=list)
+    # Status changes made by the department since filing, by ticket id.
+    statuses: dict[str, TicketStatus] = field(default_factory=dict)
+    supplement_error: Exception | None = None
 
     async def submit(
         self, key: ConversationKey, draft: TicketDraft, *, submission_id: str
@@ -87,10 +93,40 @@ class FakeTickets:
         return SubmitResult(record=record, ticket_id=ticket_id)
 
     async def mine(self, key: ConversationKey, *, limit: int = 10) -> list[TicketRecord]:
-        return [r for r in reversed(self.records) if r.key == key][:limit]
+        return [
+            replace(r, status=self.statuses.get(r.ticket_id or "", r.status))
+            for r in reversed(self.records) if r.key == key
+        ][:limit]
 
-    async def lookup(self, key: ConversationKey, ticket_id: str) -> Any:
-        return None
+    def _own(self, key: ConversationKey, ticket_id: str) -> TicketRecord:
+        for record in self.records:
+            if record.ticket_id == ticket_id and record.key == key:
+                return record
+        raise TicketNotFound(f"no ticket {ticket_id} for this resident")
+
+    def _ticket(self, record: TicketRecord) -> Ticket:
+        assert record.ticket_id is not None
+        status = self.statuses.get(record.ticket_id, record.status or TicketStatus.ACCEPTED)
+        return Ticket(ticket_id=record.ticket_id, draft=record.draft, status=status,
+                      created_at=record.created_at)
+
+    async def lookup(self, key: ConversationKey, ticket_id: str) -> Ticket | None:
+        try:
+            return self._ticket(self._own(key, ticket_id))
+        except TicketNotFound:
+            return None
+
+    async def supplement(
+        self, key: ConversationKey, ticket_id: str, *, text: str, photos: Sequence[str],
+        submission_id: str,
+    ) -> Ticket:
+        """Idempotent by ``submission_id``, like the ticket systems behind the port."""
+        record = self._own(key, ticket_id)
+        if self.supplement_error is not None:
+            raise self.supplement_error
+        if all(s != submission_id for _, _, _, s in self.supplements):
+            self.supplements.append((key, ticket_id, text, submission_id))
+        return self._ticket(record)
 
 
 @dataclass

@@ -7,11 +7,13 @@ import asyncio
 
 import httpx
 
-from bot.types import HandoffReason
+from bot.delivery import DeliveryWorker
+from bot.errors import PermanentDeliveryError
+from bot.types import Channel, ConversationKey, HandoffReason, OutboundMessage
 from integrations.console.live import ChangeSignal, LiveEvent, event_stream, format_event
 
 from .conftest import OTHER_RESIDENT, Console
-from .support import SSEResult, open_case, read_sse, resident_says, sign_in
+from .support import SSEResult, open_case, page, read_sse, resident_says, sign_in
 
 
 def texts(result: SSEResult) -> list[str]:
@@ -154,3 +156,105 @@ def test_event_data_stays_on_one_line() -> None:
     lines = event.decode().split("\n")
     assert lines[:2] == ["id: 3", "event: entry"]
     assert lines[2].startswith("data: ") and lines[3:] == ["", ""]
+
+
+# -- the delivery of staff replies ---------------------------------------------------------
+
+
+class Channels:
+    """The residents' channels as the outbox worker sees them."""
+
+    channel = Channel.TELEGRAM
+
+    def __init__(self, *, refuse: bool = False) -> None:
+        self.refuse = refuse
+        self.sent: list[str] = []
+
+    async def send(self, key: ConversationKey, message: OutboundMessage) -> str:
+        if self.refuse:
+            raise PermanentDeliveryError("the resident blocked the bot")
+        self.sent.append(message.plain_text())
+        return "custom"
+
+
+def outbox_worker(console: Console, channels: Channels) -> DeliveryWorker:
+    """The outbox worker as the container wires it: it wakes the console when it
+    has delivered (or given up on) something."""
+    return DeliveryWorker(
+        queue=console.storage.outbox, senders={Channel.TELEGRAM: channels},
+        clock=console.clock, owner="test", on_settled=console.desk.notify,
+    )
+
+
+async def test_a_staff_reply_shows_delivered_without_a_reload(
+    console: Console, agent: httpx.AsyncClient
+) -> None:
+    case = await open_case(console.desk, OTHER_RESIDENT)
+    reply = await console.desk.reply(case.case_id, "agent1", "您好，我是坐席小王")
+    path = f"/console/cases/{case.case_id}"
+    [shown] = [m for m in page((await agent.get(path)).text).find_all("message")
+               if m.attrs["data-entry-id"] == str(reply.entry_id)]
+    mark = shown.find("message-delivery")
+    assert (mark.full_text, mark.attrs["data-delivery"]) == ("发送中", "queued")
+    channels = Channels()
+    wake_ups: list[None] = []
+    console.desk.add_listener(lambda: wake_ups.append(None))
+
+    async def delivered() -> None:
+        await outbox_worker(console, channels).run_once()
+
+    # The page asks to watch what it shows as 发送中 (?watch=).
+    result = await read_sse(
+        console.app, agent, f"/console/events?case={case.case_id}&watch={reply.entry_id}",
+        on_ready=delivered, until=lambda r: bool(r.named("delivery")), within=5,
+    )
+    assert channels.sent == ["【人工客服】您好，我是坐席小王"]
+    assert wake_ups  # the worker woke the streams at once, not at their next poll
+    [update] = result.named("delivery")
+    assert update.data == {
+        "entry_id": reply.entry_id, "case_id": case.case_id,
+        "delivery": "sent", "delivery_label": "已送达渠道",
+    }
+    assert not result.named("entry")  # the line itself is not sent again
+
+
+async def test_a_reply_made_while_watching_reports_its_failure(
+    console: Console, agent: httpx.AsyncClient
+) -> None:
+    case = await open_case(console.desk, OTHER_RESIDENT)
+    await console.desk.claim(case.case_id, "agent1")
+
+    async def reply_then_deliver() -> None:
+        await console.desk.reply(case.case_id, "agent1", "请问您还在吗？")
+        await asyncio.sleep(0.2)  # the stream sends the line, 发送中
+        await outbox_worker(console, Channels(refuse=True)).run_once()
+
+    result = await read_sse(
+        console.app, agent, f"/console/events?case={case.case_id}",
+        on_ready=reply_then_deliver, until=lambda r: bool(r.named("delivery")), within=5,
+    )
+    [line] = [e for e in result.named("entry") if e.data["author_kind"] == "staff"]
+    assert (line.data["delivery"], line.data["delivery_label"]) == ("queued", "发送中")
+    [update] = result.named("delivery")
+    assert update.data["entry_id"] == line.data["entry_id"]
+    assert (update.data["delivery"], update.data["delivery_label"]) == ("failed", "发送失败")
+    assert int(update.id or 0) >= int(line.id or 0)
+
+
+async def test_a_stream_reports_no_other_conversations_delivery(
+    console: Console, agent: httpx.AsyncClient
+) -> None:
+    mine = await open_case(console.desk, OTHER_RESIDENT)
+    theirs = await open_case(console.desk)
+    await resident_says(console, "在吗")  # opens the WeChat window
+    reply = await console.desk.reply(theirs.case_id, "agent2", "别的坐席的回复")
+    await console.storage.outbox.mark_sent(
+        (await console.storage.outbox.claim_due(
+            owner="t", now=console.clock(), lease_seconds=30, limit=10))[0].delivery_id,
+        via="custom",
+    )
+    result = await read_sse(
+        console.app, agent, f"/console/events?case={mine.case_id}&watch={reply.entry_id}",
+        until=lambda r: "heartbeat" in r.comments, within=5,
+    )
+    assert not result.named("delivery") and not result.named("entry")

@@ -7,6 +7,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from sqlalchemy import text
+
 from tests.support import running_system
 
 from .support import csrf_in, page, read_sse, sign_in
@@ -52,6 +54,14 @@ async def test_a_resident_talks_to_an_agent_through_the_console(tmp_path: Path) 
         while "坐席小王" not in push.text:
             push = await residents.wait_for_push("zhang", timeout=5)
         assert push.text == "【人工客服】您好，我是坐席小王，马上为您登记。"
+        # A page that still shows the reply as 发送中 hears that it went out.
+        reply_id = max(e.entry_id for e in await system.container.handoff.history(case.key)
+                       if e.author == "staff:agent1")
+        delivered = await read_sse(
+            system.app, http, f"/console/events?case={case.case_id}&watch={reply_id}",
+            until=lambda r: bool(r.named("delivery")),
+        )
+        assert delivered.named("delivery")[0].data["delivery_label"] == "已送达渠道"
 
         view = (await http.get(path)).text
         submission = re.search(r'name="submission_id" value="([^"]+)"', view)
@@ -66,6 +76,28 @@ async def test_a_resident_talks_to_an_agent_through_the_console(tmp_path: Path) 
         assert re.fullmatch(r"MH\d+", number), filed.headers["location"]
         view = (await http.get(filed.headers["location"])).text
         assert number in page(view).find("resident-tickets").full_text
+
+        # The agent adds what the resident says next to the ticket (the real
+        # ticket desk and ticket system); a double click adds it once.
+        [form] = page(view).find_all("ticket-supplement")
+        assert form.attrs["data-ticket-id"] == number
+        hidden = {c.attrs["name"]: c.attrs["value"] for c in form.children if c.tag == "input"}
+        assert hidden["ticket_id"] == number
+        supplement = {**hidden, "text": "二楼的灯也不亮"}
+        for _ in range(2):
+            added = await http.post(f"{path}/supplement", data=supplement)
+            assert added.status_code == 303, added.text
+        assert added.headers["location"] == f"{path}?supplemented={number}"
+        database = system.storage.database
+        assert database is not None
+        notes = await database.run("supplements", lambda conn: list(conn.execute(text(
+            "select note from workorder_events where kind = 'supplement'")).scalars()),
+            write=False)
+        assert notes == ["【人工客服代居民补充】二楼的灯也不亮"]
+        audit = await system.container.handoff.audit_log(case_id=case.case_id)
+        audited = [e.detail for e in audit if e.action == "supplement"]
+        assert audited == [f"{number}：二楼的灯也不亮"]
+        view = (await http.get(added.headers["location"])).text
 
         handed = await http.post(f"{path}/hand-back", data={"csrf": csrf_in(view)})
         assert handed.status_code == 303

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -154,8 +154,12 @@ async def test_a_reply_is_queued_in_the_outbox_and_audited(
     assert (await desk.get(case.case_id)).claimed_by == "agent1"  # replying claims it
     due = await storage.outbox.claim_due(owner="w", now=clock.now, lease_seconds=30, limit=10)
     assert [d.message.text for d in due] == ["【人工客服】您好，我是坐席小王"]
+    assert [e.delivery for e in await desk.entries([entry.entry_id])] == ["queued"]
     await storage.outbox.mark_sent(due[0].delivery_id, via="custom")
     assert (await desk.history(KEY))[-1].delivery == "sent"
+    # Read again by id (the console's watch on a reply): unknown ids are left out.
+    again = await desk.entries([entry.entry_id + 1000, entry.entry_id, entry.entry_id])
+    assert again == [replace(entry, delivery="sent")]
     assert (await desk.audit_log(limit=1))[0].detail == "您好，我是坐席小王"
     with pytest.raises(HandoffConflict):
         await desk.reply(case.case_id, "agent2", "我也来")

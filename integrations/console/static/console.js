@@ -89,9 +89,29 @@
     if (event.lastEventId) { cursor = event.lastEventId; }
   }
 
+  // Staff replies shown as still on their way: the stream reports when they get further.
+  function watchedReplies() {
+    var ids = [];
+    var marks = document.querySelectorAll(
+      '[data-testid="message"][data-author="staff"] [data-testid="message-delivery"]');
+    Array.prototype.forEach.call(marks, function (mark) {
+      var state = mark.dataset.delivery;
+      var item = mark.closest('[data-testid="message"]');
+      if ((state === "queued" || state === "subscribe") && item && item.dataset.entryId) {
+        ids.push(item.dataset.entryId);
+      }
+    });
+    return ids.slice(-50);
+  }
+
   function eventsUrl() {
     var base = data.eventsUrl;
-    return base + (base.indexOf("?") >= 0 ? "&" : "?") + "cursor=" + encodeURIComponent(cursor);
+    var url = base + (base.indexOf("?") >= 0 ? "&" : "?") + "cursor=" + encodeURIComponent(cursor);
+    if (page === "case") {
+      var watch = watchedReplies();
+      if (watch.length) { url += "&watch=" + encodeURIComponent(watch.join(",")); }
+    }
+    return url;
   }
 
   function signedOut() {
@@ -120,6 +140,10 @@
     source.addEventListener("entry", function (event) {
       remember(event);
       onEntry(JSON.parse(event.data));
+    });
+    source.addEventListener("delivery", function (event) {
+      remember(event);
+      onDelivery(JSON.parse(event.data));
     });
     source.addEventListener("case", function (event) {
       remember(event);
@@ -207,13 +231,26 @@
       media.rel = "noopener noreferrer";
       item.appendChild(media);
     }
-    if (entry.delivery_label) {
-      var delivery = el("div", "msg-delivery", entry.delivery_label);
-      if (entry.delivery === "failed") { delivery.classList.add("msg-delivery-failed"); }
-      delivery.dataset.testid = "message-delivery";
-      item.appendChild(delivery);
-    }
+    if (entry.delivery_label) { item.appendChild(deliveryNode(entry)); }
     return item;
+  }
+
+  function deliveryNode(state) {
+    var delivery = el("div", "msg-delivery", state.delivery_label);
+    if (state.delivery === "failed") { delivery.classList.add("msg-delivery-failed"); }
+    delivery.dataset.testid = "message-delivery";
+    delivery.dataset.delivery = state.delivery || "";
+    return delivery;
+  }
+
+  // A staff reply got further (发送中 → 已送达渠道 / 发送失败).
+  function onDelivery(state) {
+    if (!messages || page !== "case" || !state.delivery_label) { return; }
+    var item = messages.querySelector('[data-entry-id="' + String(state.entry_id) + '"]');
+    if (!item) { return; }
+    var old = byTestId("message-delivery", item);
+    var fresh = deliveryNode(state);
+    if (old) { old.replaceWith(fresh); } else { item.appendChild(fresh); }
   }
 
   function onEntry(entry) {
