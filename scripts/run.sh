@@ -12,6 +12,9 @@ RASA_PORT="${RASA_PORT:-5005}"
 BASE="http://$HOST:$PORT"
 
 scripts/app-env.sh
+# Speech-to-text (ffmpeg, sox, the Whisper model). Without it the bot still runs:
+# voice notes are answered with a request to type instead.
+scripts/asr-env.sh || echo "warning: speech-to-text is not set up (see above); voice notes will ask residents to type" >&2
 mkdir -p var
 .venv/bin/minhu db upgrade
 
