@@ -81,6 +81,11 @@ class CountingTransport(httpx.AsyncBaseTransport):
             self.parses += 1
         return await self.inner.handle_async_request(request)
 
+    async def aclose(self) -> None:
+        # The client closes its transport; this one must close what it wraps,
+        # or the pooled connection to Rasa is left for the garbage collector.
+        await self.inner.aclose()
+
 
 async def test_one_nlu_call_per_message_and_none_for_buttons(
     rasa_server: RasaServer, tmp_path: Path
