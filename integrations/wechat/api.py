@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import unicodedata
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,6 +32,7 @@ from bot.errors import (
     WindowClosed,
 )
 from bot.ports import Clock, FallbackNotifier, ReplyWindows, TokenStore
+from bot.splitting import split_measured
 from bot.types import Channel, ConversationKey, OutboundKind, OutboundMessage
 
 __all__ = [
@@ -74,13 +74,6 @@ def _utcnow() -> datetime:
 
 # -- text splitting -----------------------------------------------------------
 
-_SENTENCE_ENDS = frozenset("。！？!?；;\n")
-_CLAUSE_ENDS = frozenset("，,、：:")
-# Closing quotes and brackets stay with the sentence they close.
-_CLOSERS = frozenset("”’\"')）】」』》〉]")
-# Characters that must not begin a part (they attach to what precedes them).
-_JOINERS = frozenset("\u200d\ufe0e\ufe0f")
-
 
 def _utf8_len(ch: str) -> int:
     code = ord(ch)
@@ -93,58 +86,14 @@ def _utf8_len(ch: str) -> int:
     return 4
 
 
-def _attaches_to_previous(text: str, index: int) -> bool:
-    """Whether a cut just before ``text[index]`` would split a grapheme."""
-    ch = text[index]
-    if ch in _JOINERS or unicodedata.combining(ch) or 0x1F3FB <= ord(ch) <= 0x1F3FF:
-        return True
-    return index > 0 and text[index - 1] == "\u200d"
-
-
 def split_text(text: str, limit_bytes: int = TEXT_LIMIT_BYTES) -> list[str]:
-    """Split ``text`` into parts of at most ``limit_bytes`` UTF-8 bytes each.
-
-    Cuts after the last sentence end (。！？!?；; or a newline) that fits,
-    else after the last comma-like mark, else after the last space, else on
-    a character boundary (avoiding the middle of an emoji sequence where
-    possible). ``"".join(parts) == text``; an empty text gives no parts.
+    """Split ``text`` into parts of at most ``limit_bytes`` UTF-8 bytes each,
+    on sentence boundaries where possible (see :mod:`bot.splitting`).
+    ``"".join(parts) == text``; an empty text gives no parts.
     """
     if limit_bytes < 4:
         raise ValueError("limit_bytes must allow at least one character (4 bytes)")
-    parts: list[str] = []
-    start = 0
-    n = len(text)
-    while start < n:
-        # The longest prefix of text[start:] that fits.
-        end = start
-        size = 0
-        while end < n and size + _utf8_len(text[end]) <= limit_bytes:
-            size += _utf8_len(text[end])
-            end += 1
-        if end == n:
-            parts.append(text[start:])
-            break
-        parts.append(text[start : (cut := _cut(text, start, end))])
-        start = cut
-    return parts
-
-
-def _cut(text: str, start: int, end: int) -> int:
-    """Where to end the part ``text[start:end]`` that must be shortened."""
-    for marks in (_SENTENCE_ENDS, _CLAUSE_ENDS):
-        for i in range(end - 1, start, -1):
-            if text[i] in marks:
-                cut = i + 1
-                while cut < end and text[cut] in _CLOSERS:
-                    cut += 1
-                return cut
-    for i in range(end - 1, start, -1):
-        if text[i].isspace():
-            return i + 1
-    cut = end
-    while cut - 1 > start and _attaches_to_previous(text, cut):
-        cut -= 1
-    return cut
+    return split_measured(text, limit_bytes, _utf8_len)
 
 
 # -- the API client ---------------------------------------------------------
