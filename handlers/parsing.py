@@ -39,6 +39,7 @@ _CANCEL_WORDS = frozenset(
 )
 # Of those, the ones that are a plain "no" to an optional question.
 _SOFT_CANCEL_WORDS = frozenset({"不用了", "不要了"})
+_CANCEL_NOISE = re.compile(r"[\s，,。.！!～~]")
 
 # Small and precise on purpose: these take over a pending question, so a
 # false hit would interrupt a resident in the middle of a request.
@@ -105,9 +106,35 @@ _FILLER = re.compile(
 )
 
 
+# Several handlers and parsers read the same text in one turn; NFKC of
+# Chinese text with full-width punctuation is the costly part, so the last
+# text and its result are kept.
+_last_normalised: tuple[str, str] = ("", "")
+
+
 def normalise(text: str) -> str:
     """Full-width to half-width (NFKC), no surrounding space or closing punctuation."""
-    return unicodedata.normalize("NFKC", text).strip().rstrip("。.！!～~")
+    global _last_normalised
+    last = _last_normalised
+    if last[0] == text:
+        return last[1]
+    result = nfkc(text).strip().rstrip("。.！!～~")
+    _last_normalised = (text, result)
+    return result
+
+
+_last_nfkc: tuple[str, str] = ("", "")
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, remembering the last text."""
+    global _last_nfkc
+    last = _last_nfkc
+    if last[0] == text:
+        return last[1]
+    result = unicodedata.normalize("NFKC", text)
+    _last_nfkc = (text, result)
+    return result
 
 
 def tidy(text: str) -> str:
@@ -146,7 +173,7 @@ def parse_shared_phone(text: str) -> str | None:
 
 def find_phone(text: str) -> str | None:
     """The first phone number written anywhere in ``text``."""
-    normalised = unicodedata.normalize("NFKC", text)
+    normalised = nfkc(text)
     for pattern in (_MOBILE, _LANDLINE):
         match = pattern.search(normalised)
         if match:
@@ -155,7 +182,7 @@ def find_phone(text: str) -> str | None:
 
 
 def find_ticket_id(text: str) -> str | None:
-    match = _TICKET_ID.search(unicodedata.normalize("NFKC", text))
+    match = _TICKET_ID.search(nfkc(text))
     return match.group(0).upper() if match else None
 
 
@@ -223,7 +250,7 @@ def without_filler(text: str) -> str:
 def is_cancel_text(text: str, *, optional_question: bool = False) -> bool:
     """Whether ``text`` ends the request. At an optional question "不用了"
     means "skip this one" rather than "drop everything"."""
-    answer = re.sub(r"[\s，,。.！!～~]", "", normalise(text))
+    answer = _CANCEL_NOISE.sub("", normalise(text))
     if answer not in _CANCEL_WORDS:
         return False
     return not (optional_question and answer in _SOFT_CANCEL_WORDS)

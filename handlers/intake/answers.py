@@ -45,8 +45,11 @@ _YES_WORDS = frozenset({"是", "是的", "要", "好", "好的", "可以", "对"
 _NO_WORDS = frozenset({"不", "否", "不要", "不用", "不需要", "不用了", "不要了", "不必"})
 
 
+_SPACE_AND_PUNCTUATION = re.compile(r"[\s，,。.！!～~]")
+
+
 def compact(text: str) -> str:
-    return re.sub(r"[\s，,。.！!～~]", "", normalise(text))
+    return _SPACE_AND_PUNCTUATION.sub("", normalise(text))
 
 
 def is_description(text: str) -> bool:

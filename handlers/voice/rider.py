@@ -111,8 +111,11 @@ def is_rider_payload(payload: str | None) -> bool:
     )
 
 
+_PUNCTUATION_AND_SPACE = str.maketrans("", "", " ，,。.！!～~？?")
+
+
 def _compact(text: str) -> str:
-    return "".join(ch for ch in normalise(text) if ch not in " ，,。.！!～~？?")
+    return normalise(text).translate(_PUNCTUATION_AND_SPACE)
 
 
 def _location_of(data: Any) -> Location | None:
