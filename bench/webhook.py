@@ -305,27 +305,11 @@ def start_minhu(
         minhu = [python, "-m", "bot.wiring.cli"]
         env["PYTHONPATH"] = f"{src}{os.pathsep}{REPO}"
         where = f" from {src}"
-    if workers <= 0:
-        argv = [*minhu, "serve", "--host", "127.0.0.1", "--port", str(port)]
-        config = f"minhu serve (one uvicorn process, uvloop + httptools), SQLite WAL{where}"
-    else:
-        subprocess.run(
-            [*minhu, "db", "upgrade"], env=env, cwd=workdir,
-            check=True, stdout=subprocess.DEVNULL, timeout=120,
-        )
-        env["MINHU_MIGRATE_ON_START"] = "false"
-        if workers > 1:
-            # As `minhu serve --workers N` does: no per-process state cache unless set.
-            env.setdefault("MINHU_STATE_CACHE_SIZE", "0")
-        argv = [
-            python, "-m", "uvicorn", "bench.app_factory:create", "--factory",
-            "--workers", str(workers), "--host", "127.0.0.1", "--port", str(port),
-            "--no-access-log", "--no-proxy-headers", "--log-level", "warning",
-            "--timeout-graceful-shutdown", "10",
-        ]
-        config = (f"uvicorn bench.app_factory:create --factory --workers {workers} "
-                  f"(uvloop + httptools), SQLite WAL, state cache "
-                  f"{env.get('MINHU_STATE_CACHE_SIZE', 'default')}{where}")
+    argv = [*minhu, "serve", "--host", "127.0.0.1", "--port", str(port)]
+    if workers > 1:
+        argv += ["--workers", str(workers)]
+    config = (f"minhu serve --workers {max(workers, 1)} (uvicorn, uvloop + httptools), "
+              f"SQLite WAL{where}")
     server = _spawn(f"minhu-{mode}", argv, env, workdir)
     _wait_ready(server, "/readyz")
     return server, db, config
@@ -694,8 +678,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="gunicorn sync workers for WeRoBot (2: one per core)")
     p.add_argument("--werobot-session", choices=("off", "sqlite"), default="off",
                    help="WeRoBot session storage (off: a pure echo)")
-    p.add_argument("--minhu-workers", type=int, default=0,
-                   help="0: `minhu serve`; N: uvicorn --factory --workers N (bench/app_factory)")
+    p.add_argument("--minhu-workers", type=int, default=2,
+                   help="uvicorn worker processes of `minhu serve --workers N` (2: one per "
+                        "core, as WeRoBot's gunicorn gets)")
     p.add_argument("--minhu-src", type=Path, default=None, metavar="DIR",
                    help="run minhu from this source tree (e.g. `git archive` of a commit)")
     p.add_argument("--minhu-env", action="append", default=[], metavar="NAME=VALUE",

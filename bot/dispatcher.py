@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
 from bot.handoff import HANDOFF_CONTEXT_KEY, turn_lines
-from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS
+from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS, child
 from bot.ports import Clock, ConversationStore, HandoffGate, HistoryLine, Understanding
 from bot.state import ConversationState
 from bot.types import EventKind, InboundKind, InboundMessage, Intent, OutboundMessage
@@ -95,7 +95,7 @@ class Dispatcher:
             messages = [ERROR_REPLY]
             state = await self.process_error(message, handler, exc)
         finally:
-            HANDLER_SECONDS.labels(handler.name).observe(time.perf_counter() - started)
+            child(HANDLER_SECONDS, handler.name).observe(time.perf_counter() - started)
         if expired and self._flow_expired_notice:
             messages = _with_notice(self._flow_expired_notice, messages)
         if from_resident or state.flow is None:
@@ -170,7 +170,7 @@ class Dispatcher:
         self, message: InboundMessage, state: ConversationState, payload: str | None
     ) -> Intent | None:
         if payload is not None:
-            NLU_REQUESTS.labels("payload").inc()
+            child(NLU_REQUESTS, "payload").inc()
             if payload.startswith(INTENT_PAYLOAD_PREFIX):
                 return Intent(name=payload[1:], confidence=1.0, source="payload")
             return None

@@ -26,7 +26,7 @@ from typing import Any, Protocol
 
 from bot.dispatcher import Dispatcher
 from bot.errors import ConcurrentUpdate
-from bot.metrics import INBOUND, TURN_ERRORS
+from bot.metrics import INBOUND, TURN_CONFLICTS, TURN_ERRORS, child
 from bot.ports import (
     ConversationStore,
     DeliveryQueue,
@@ -34,6 +34,7 @@ from bot.ports import (
     InboundPreparer,
     TurnRecord,
 )
+from bot.state import ConversationState
 from bot.types import Channel, InboundMessage, OutboundMessage
 from bot.voice import INTERIM_REPLY, VoiceNotes
 
@@ -82,6 +83,7 @@ class Ingest:
         voice: VoiceNotes | None = None,
         on_recorded: Callable[[], None] = lambda: None,
         preparers: Mapping[Channel, InboundPreparer] | None = None,
+        on_state_read: Callable[[ConversationState], None] | None = None,
     ) -> None:
         self._journal = journal
         self._store = store
@@ -99,6 +101,9 @@ class Ingest:
         self.voice = voice
         # A channel's work on a message before its turn (Telegram: fetch the photo).
         self._preparers = dict(preparers or {})
+        # Given the conversation's state the journal read at acceptance (the
+        # state cache takes it when it is newer than its copy).
+        self._on_state_read = on_state_read
         self._tasks: set[asyncio.Task[None]] = set()
         self._locks: dict[str, asyncio.Lock] = {}
         self._lock_users: dict[str, int] = {}
@@ -113,6 +118,8 @@ class Ingest:
             _inbound_counter(message.key.channel, "duplicate").inc()
             return Submission(reply=acceptance.reply, duplicate=True)
         _inbound_counter(message.key.channel, "accepted").inc()
+        if acceptance.state is not None and self._on_state_read is not None:
+            self._on_state_read(acceptance.state)
 
         if passive_budget is None or passive_budget <= 0:
             self._spawn(self.process(message))
@@ -201,6 +208,7 @@ class Ingest:
                 try:
                     await self._store.complete_turn(record)
                 except ConcurrentUpdate:
+                    TURN_CONFLICTS.inc()
                     if attempt == MAX_CONFLICT_RETRIES:
                         raise
                     continue
@@ -275,15 +283,8 @@ class Ingest:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-# The INBOUND counter's children, looked up once (``labels()`` costs more than ``inc()``).
-_INBOUND_CHILDREN: dict[tuple[Channel, str], Any] = {}
-
-
 def _inbound_counter(channel: Channel, outcome: str) -> Any:
-    child = _INBOUND_CHILDREN.get((channel, outcome))
-    if child is None:
-        child = _INBOUND_CHILDREN[(channel, outcome)] = INBOUND.labels(channel.value, outcome)
-    return child
+    return child(INBOUND, channel.value, outcome)
 
 
 def _fill_slot(slot: asyncio.Future[OutboundMessage | None], reply: OutboundMessage) -> None:

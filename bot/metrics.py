@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Histogram
 
 __all__ = [
@@ -12,8 +14,10 @@ __all__ = [
     "NLU_REQUESTS",
     "TICKET_FILINGS",
     "TICKET_STATUS_EVENTS",
+    "TURN_CONFLICTS",
     "TURN_ERRORS",
     "WEBHOOK_REJECTED",
+    "child",
 ]
 
 INBOUND = Counter(
@@ -28,6 +32,10 @@ WEBHOOK_REJECTED = Counter(
 )
 TURN_ERRORS = Counter(
     "minhu_turn_errors_total", "Turns that failed and were left for recovery."
+)
+TURN_CONFLICTS = Counter(
+    "minhu_turn_conflicts_total",
+    "Turns run again because another replica changed the conversation meanwhile.",
 )
 HANDLER_SECONDS = Histogram(
     "minhu_handler_seconds",
@@ -60,3 +68,17 @@ TICKET_STATUS_EVENTS = Counter(
     "Ticket status changes received, by what became of them (fed, stale, unknown_ticket).",
     ["outcome"],
 )
+
+
+# A metric's labelled children, looked up once: ``labels()`` validates and
+# hashes its arguments on every call, which costs more than ``inc()``.
+_CHILDREN: dict[tuple[int, tuple[str, ...]], Any] = {}
+
+
+def child(metric: Counter | Histogram, *labels: str) -> Any:
+    """``metric.labels(*labels)``, remembered."""
+    key = (id(metric), labels)
+    found = _CHILDREN.get(key)
+    if found is None:
+        found = _CHILDREN[key] = metric.labels(*labels)
+    return found

@@ -91,6 +91,10 @@ class Acceptance:
 
     new: bool
     reply: OutboundMessage | None = None
+    # For a new message, the conversation's state as stored when the message
+    # was accepted, read in the same transaction (the state cache takes it
+    # when it is newer than its own copy); None for a repeat.
+    state: ConversationState | None = None
 
 
 @dataclass(frozen=True, slots=True)

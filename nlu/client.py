@@ -24,7 +24,7 @@ from typing import Any
 import httpx
 
 from bot.errors import UnderstandingError
-from bot.metrics import NLU_FALLBACKS, NLU_REQUESTS
+from bot.metrics import NLU_FALLBACKS, NLU_REQUESTS, child
 from bot.types import Entity, Intent
 from nlu.keywords import OTHER, KeywordUnderstanding, extract_entities
 from nlu.normalize import normalize_text
@@ -107,11 +107,11 @@ class RasaUnderstanding:
                 self._went_down(exc)
             else:
                 self._came_back()
-                NLU_REQUESTS.labels("rasa").inc()
+                child(NLU_REQUESTS, "rasa").inc()
                 return intent
         else:
-            NLU_FALLBACKS.labels("resting").inc()
-        NLU_REQUESTS.labels("keywords").inc()
+            child(NLU_FALLBACKS, "resting").inc()
+        child(NLU_REQUESTS, "keywords").inc()
         return await self._fallback.parse(normalised)
 
     async def _ask_rasa(self, text: str) -> Intent:
@@ -145,7 +145,7 @@ class RasaUnderstanding:
     def _went_down(self, exc: UnderstandingError) -> None:
         self._resting_until = self._monotonic() + self._cooldown
         reason = str(exc).split(":")[0]
-        NLU_FALLBACKS.labels(reason).inc()
+        child(NLU_FALLBACKS, reason).inc()
         if self._healthy:
             log.warning(
                 "rasa failed (%s); answering with the keyword fallback for %.0f s",

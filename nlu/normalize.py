@@ -83,29 +83,42 @@ def _t2s() -> Callable[[str], str]:
 
 @lru_cache(maxsize=1)
 def _traditional_marks() -> frozenset[str]:
-    """Every character that can make OpenCC's t2s change a text.
+    """Characters at least one of which is in every text OpenCC's t2s changes.
 
-    Built from the same dictionaries the converter loads: the keys of the
-    character table, and the characters of every phrase whose conversion
-    differs (those of its characters that change). Text with none of them
-    is left as it is without running the (pure Python, slow) converter.
+    Built from the same dictionaries the converter loads. Every key of the
+    character table changes on its own, so all of them are marks. A phrase
+    only matches text that holds all of its characters, so one character
+    per changing phrase is enough: one that is already a mark if it has
+    one (``么麼`` has ``麼``), else one of those it changes. Common
+    Simplified characters that only change inside such a phrase (the
+    ``么`` of ``什么``) are then no marks, and text with no mark is left as
+    it is without running the (pure Python, slow) converter.
     """
     import opencc
 
     folder = Path(opencc.__file__).with_name("dictionary")
-    marks: set[str] = set()
-    for name in ("TSCharacters.txt", "TSPhrases.txt"):
+
+    def entries(name: str) -> list[tuple[str, str]]:
+        pairs = []
         for line in (folder / name).read_text(encoding="utf-8").splitlines():
             key, _, values = line.partition("\t")
             value = values.split(" ")[0]
-            if not key or value == key:
-                continue
-            if len(value) == len(key):
-                # A phrase can only change the text where it differs, and it
-                # only matches text that contains those characters.
-                marks.update(k for k, v in zip(key, value, strict=True) if k != v)
-            else:
-                marks.update(key)
+            if key and value != key:
+                pairs.append((key, value))
+        return pairs
+
+    marks = {key for key, _ in entries("TSCharacters.txt") if len(key) == 1}
+    for key, _ in entries("TSCharacters.txt"):
+        if len(key) != 1:
+            marks.update(key)
+    for key, value in entries("TSPhrases.txt"):
+        if not marks.isdisjoint(key):
+            continue
+        if len(value) == len(key):
+            changed = [k for k, v in zip(key, value, strict=True) if k != v]
+            marks.add(changed[0])
+        else:
+            marks.add(key[0])
     return frozenset(marks)
 
 

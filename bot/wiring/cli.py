@@ -15,6 +15,16 @@ from bot.settings import Settings
 __all__ = ["main"]
 
 
+async def _migrate(settings: Settings) -> None:
+    from integrations.storage import build_storage
+
+    storage = build_storage(settings.database_url)
+    try:
+        await storage.migrate()
+    finally:
+        await storage.close()
+
+
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn
 
@@ -27,15 +37,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False, "timeout_graceful_shutdown": 10,
     }
     if workers > 1:
-        if "state_cache_size" not in settings.model_fields_set:
-            # Workers share conversations, so per-process caches would go stale.
-            os.environ["MINHU_STATE_CACHE_SIZE"] = "0"
+        # Workers share conversations. Their state caches stay safe: each turn
+        # starts from the state the journal read when it accepted the message,
+        # and a save on a stale copy is refused (version check) and re-run.
+        if settings.migrate_on_start:
+            # Once here, instead of every worker at the same moment.
+            asyncio.run(_migrate(settings))
+            os.environ["MINHU_MIGRATE_ON_START"] = "false"
         # Each worker process builds its own app from the same environment.
-        uvicorn.run("bot.wiring.app:create_app", factory=True, workers=workers, **common)
+        uvicorn.run("bot.wiring.app:create_served_app", factory=True, workers=workers,
+                    **common)
     else:
         from bot.wiring.app import create_app
 
-        uvicorn.run(create_app(settings), **common)
+        uvicorn.run(create_app(settings, long_running=True), **common)
     return 0
 
 
@@ -90,7 +105,8 @@ def _telegram_poll(args: argparse.Namespace, settings: Settings) -> int:
     print(f"minhu polling Telegram (bot {container.telegram.bot_id if container.telegram else ''}"
           f"); web service on http://{host}:{port}; Ctrl-C stops", file=sys.stderr)
     uvicorn.run(
-        create_app(settings, container=container), host=host, port=port, log_config=None,
+        create_app(settings, container=container, long_running=True), host=host, port=port,
+        log_config=None,
         access_log=False, proxy_headers=False, timeout_graceful_shutdown=10,
     )
     return 0

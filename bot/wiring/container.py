@@ -323,6 +323,11 @@ class Container:
             voice=self.voice,
             on_recorded=self.handoff.notify,
             preparers=self.preparers,
+            on_state_read=(
+                self.conversations.offer
+                if isinstance(self.conversations, CachingConversationStore)
+                else None
+            ),
         )
         self._events.target = self.ingest
         self._telegram_submitter.target = self.ingest

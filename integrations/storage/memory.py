@@ -178,6 +178,15 @@ async def _yield() -> None:
     await asyncio.sleep(0)
 
 
+def _stored_state(db: MemoryDatabase, key: ConversationKey) -> ConversationState:
+    row = db.conversations.get(key.as_str())
+    if row is None:
+        return ConversationState(key=key)
+    return ConversationState.from_json(
+        key, _snapshot(row.data), version=row.version, last_active_at=row.last_active_at
+    )
+
+
 class MemoryInboundJournal:
     def __init__(self, db: MemoryDatabase) -> None:
         self._db = db
@@ -200,7 +209,7 @@ class MemoryInboundJournal:
                 attempts=1,
                 received_at=as_utc(message.received_at),
             )
-            return Acceptance(new=True)
+            return Acceptance(new=True, state=_stored_state(db, message.key))
         if row.status != InboundStatus.FINISHED or row.passive_reply is None:
             return Acceptance(new=False)
         return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
@@ -242,12 +251,7 @@ class MemoryConversationStore:
 
     async def load(self, key: ConversationKey) -> ConversationState:
         await _yield()
-        row = self._db.conversations.get(key.as_str())
-        if row is None:
-            return ConversationState(key=key)
-        return ConversationState.from_json(
-            key, _snapshot(row.data), version=row.version, last_active_at=row.last_active_at
-        )
+        return _stored_state(self._db, key)
 
     async def complete_turn(self, record: TurnRecord) -> None:
         await _yield()

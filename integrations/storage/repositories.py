@@ -218,6 +218,12 @@ class SqlInboundJournal:
                 t.c.message_id == bindparam("b_message_id"),
             )
         )
+        c = _conversations
+        self._state = Prepared(
+            select(c.c.data, c.c.version, c.c.last_active_at).where(
+                c.c.key == bindparam("b_conversation_key")
+            )
+        )
         self._give_up = Prepared(
             update(t)
             .where(
@@ -275,15 +281,24 @@ class SqlInboundJournal:
     ) -> Acceptance:
         params = self._params(message, owner, lease_seconds)
 
-        def unit(conn: Connection) -> Acceptance:
+        def unit(conn: Connection) -> tuple[bool, Any]:
             if _exec(conn, self._insert, params).rowcount == 1:
-                return Acceptance(new=True)
-            row = _exec(conn, self._lookup, params).first()
-            if row is None or row.status != InboundStatus.FINISHED or row.passive_reply is None:
-                return Acceptance(new=False)
-            return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
+                # The conversation as it stands now, read in the same
+                # transaction: the turn starts from it instead of loading.
+                return True, _exec(conn, self._state, params).first()
+            return False, _exec(conn, self._lookup, params).first()
 
-        return await self._db.run("accept", unit)
+        new, row = await self._db.run("accept", unit)
+        if new:
+            key = message.key
+            if row is None:
+                return Acceptance(new=True, state=ConversationState(key=key))
+            return Acceptance(new=True, state=ConversationState.from_json(
+                key, row.data, version=row.version, last_active_at=row.last_active_at
+            ))
+        if row is None or row.status != InboundStatus.FINISHED or row.passive_reply is None:
+            return Acceptance(new=False)
+        return Acceptance(new=False, reply=outbound_from_json(row.passive_reply))
 
     async def claim_unfinished(
         self, *, owner: str, lease_seconds: float, limit: int

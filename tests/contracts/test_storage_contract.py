@@ -188,6 +188,27 @@ async def test_accept_is_new_once_then_repeat(storage: Storage, clock: FakeClock
     )
 
 
+async def test_accepting_a_message_reads_its_conversation_as_stored(
+    storage: Storage, clock: FakeClock
+) -> None:
+    fresh = await storage.journal.accept(text_message(clock, "s1"), owner="a", lease_seconds=30)
+    assert fresh.state is not None
+    assert (fresh.state.key, fresh.state.version, fresh.state.slots) == (KEY, 0, {})
+
+    state = await storage.conversations.load(KEY)
+    state.start_flow("complaint")
+    state.slots["where"] = "和平路12号"
+    await storage.conversations.complete_turn(
+        TurnRecord(text_message(clock, "s1"), state, None, "h", None, [])
+    )
+    later = await storage.journal.accept(text_message(clock, "s2"), owner="a", lease_seconds=30)
+    assert later.state is not None
+    assert later.state.version == 1
+    assert (later.state.flow, later.state.slots) == ("complaint", {"where": "和平路12号"})
+    repeat = await storage.journal.accept(text_message(clock, "s2"), owner="b", lease_seconds=30)
+    assert repeat.new is False and repeat.state is None
+
+
 async def test_concurrent_accepts_yield_exactly_one_new(storage: Storage, clock: FakeClock) -> None:
     message = text_message(clock, "burst")
     results = await asyncio.gather(

@@ -82,3 +82,31 @@ async def test_two_replicas_on_one_database_process_a_retried_message_once(
         assert rows == 1
         key = ConversationKey(Channel.WECHAT, "gh_minhu_e2e", openid)
         assert (await system.storage.conversations.load(key)).version == 1
+
+
+async def test_a_dialogue_alternating_between_two_replicas_never_runs_a_turn_twice(
+    tmp_path: Path,
+) -> None:
+    """Each replica caches conversation state; the state read when a message is
+    accepted keeps the other replica's copy from going stale."""
+    from bot.metrics import TURN_CONFLICTS
+
+    conflicts_before = TURN_CONFLICTS._value.get()
+    async with running_system(tmp_path) as system, system.replica() as replica:
+        openid = "oAlternating00000000000000001"
+        clients = [system.http, replica]
+        answers = []
+        for n, words in enumerate(("我要投诉", "幸福里小区3号楼门口的路灯坏了一个星期了",
+                                   "和平路12号", "跳过")):
+            response = await clients[n % 2].post(
+                "/wechat", params=signed_query(),
+                content=text_xml(openid, words, f"2400000000000088{n}"),
+            )
+            assert response.status_code == 200
+            answers.append(reply_content(response.text))
+        key = ConversationKey(Channel.WECHAT, "gh_minhu_e2e", openid)
+        state = await system.storage.conversations.load(key)
+    assert state.version == 4
+    assert state.flow is not None and state.slots, state
+    assert TURN_CONFLICTS._value.get() == conflicts_before
+    assert len(set(answers)) == 4  # every answer moved the dialogue on

@@ -92,3 +92,35 @@ def test_skipping_the_converter_never_changes_the_result() -> None:
     for text in texts:
         assert to_simplified(text) == _t2s()(text), text
     assert sum(_traditional_marks().isdisjoint(t) for t in texts) > len(texts) // 2
+
+
+def test_common_simplified_words_do_not_wake_the_converter() -> None:
+    """什么/怎么/多么 change only inside rare phrases (么麼): no conversion runs for them."""
+    from nlu.normalize import _t2s, _traditional_marks
+
+    for text in ("居住证到期了怎么续办？", "什么时候来修", "多么负责的网格员"):
+        assert _traditional_marks().isdisjoint(text), text
+        assert _t2s()(text) == text
+
+
+def test_every_dictionary_phrase_converts_the_same_with_the_shortcut() -> None:
+    """The marks are complete: any text the converter would change has one."""
+    import random
+    from pathlib import Path
+
+    import opencc
+
+    from nlu.normalize import _t2s, _traditional_marks
+
+    folder = Path(opencc.__file__).with_name("dictionary")
+    texts: list[str] = []
+    for path in sorted(folder.glob("*.txt")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            key, _, values = line.partition("\t")
+            texts.append(key)
+            texts.extend(values.split(" "))
+    rng = random.Random(7)
+    texts += ["".join(rng.choice(texts) for _ in range(3)) for _ in range(5000)]
+    convert, marks = _t2s(), _traditional_marks()
+    changed_without_mark = [t for t in texts if marks.isdisjoint(t) and convert(t) != t]
+    assert changed_without_mark == []
