@@ -52,9 +52,9 @@ def _settle_heap() -> None:
 
     Start-up leaves a large heap that lives as long as the process (OpenCC's
     dictionaries, SQLAlchemy's compiled statements, the NLU's tables, the
-    libraries). A full collection walks all of it: about 75 ms during which
-    no request is answered, several times a minute under load. Frozen, the
-    full collections only walk what requests created since.
+    libraries). A full collection walks all of it: about 75 ms on a 2-core
+    machine, during which no request is answered. Frozen, the full
+    collections only walk what requests created since.
     """
     to_simplified("臺灣")  # OpenCC's converter, otherwise built on the first Traditional text
     gc.collect()
