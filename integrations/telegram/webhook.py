@@ -25,8 +25,9 @@ from dataclasses import dataclass
 
 from starlette.types import Receive, Scope, Send
 
-from bot.errors import BadRequest, MalformedPayload, PayloadTooLarge, SignatureError
+from bot.errors import BadRequest, MalformedPayload, SignatureError
 from bot.metrics import WEBHOOK_REJECTED
+from integrations.asgi import check_declared_length, read_body, send_answer
 
 from .inbound import TelegramInbound
 
@@ -68,17 +69,13 @@ class TelegramWebhook:
             status, body = 405, b"method not allowed"
         else:
             status, body = await self._receive(scope, receive)
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [(b"content-type", _TEXT), (b"content-length", str(len(body)).encode())],
-        })
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, _TEXT, body)
 
     async def _receive(self, scope: Scope, receive: Receive) -> tuple[int, bytes]:
         try:
             self._authenticate(scope)
-            body = await _read_body(scope, receive, self.config.max_body_bytes)
+            check_declared_length(scope, self.config.max_body_bytes)
+            body = await read_body(receive, self.config.max_body_bytes)
             try:
                 update = json.loads(body)
             except (ValueError, UnicodeDecodeError) as exc:
@@ -107,26 +104,3 @@ class TelegramWebhook:
             raise SignatureError("wrong secret token")
 
 
-async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError as exc:
-                raise MalformedPayload("bad Content-Length") from exc
-            if length > limit:
-                raise PayloadTooLarge(f"Content-Length {length} over {limit}")
-            break
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            raise MalformedPayload("client went away before the body was read")
-        chunk = event.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
-        if not event.get("more_body", False):
-            return b"".join(chunks)

@@ -33,9 +33,10 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import Receive, Scope, Send
 
-from bot.errors import BadRequest, MalformedPayload, PayloadTooLarge, SignatureError
+from bot.errors import BadRequest, MalformedPayload, SignatureError
 from bot.metrics import WEBHOOK_REJECTED
 from bot.types import StatusChange, Ticket, TicketStatus
+from integrations.asgi import check_declared_length, read_body, send_answer
 
 from .signing import verify
 
@@ -171,22 +172,13 @@ class StatusWebhook:
         else:
             status = await self._handle(scope, receive)
         body = _ANSWERS[status]
-        await send({
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", _JSON),
-                (b"content-length", str(len(body)).encode()),
-                *extra,
-            ],
-        })
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, _JSON, body, extra)
 
     async def _handle(self, scope: Scope, receive: Receive) -> int:
         headers = Headers(scope=scope)
         try:
-            _check_length(headers, self._limit)
-            body = await _read_body(receive, self._limit)
+            check_declared_length(scope, self._limit)
+            body = await read_body(receive, self._limit)
             signed_delivery = verify(
                 self._secret, headers, body,
                 now=self._now() if self._now is not None else None,
@@ -225,32 +217,6 @@ def build_status_webhook(
     return StatusWebhook(secret=secret, on_change=on_change, max_body_bytes=max_body_bytes)
 
 
-def _check_length(headers: Headers, limit: int) -> None:
-    declared = headers.get("content-length")
-    if declared is None:
-        return
-    try:
-        length = int(declared)
-    except ValueError as exc:
-        raise MalformedPayload("bad Content-Length") from exc
-    if length > limit:
-        raise PayloadTooLarge(f"Content-Length {length} over {limit}")
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            raise MalformedPayload("the sender went away before the body was read")
-        chunk = event.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
-        if not event.get("more_body", False):
-            return b"".join(chunks)
 
 
 # ---------------------------------------------------------------- polling

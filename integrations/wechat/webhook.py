@@ -31,9 +31,10 @@ from fastapi import APIRouter
 from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from bot.errors import BadRequest, MalformedPayload, PayloadTooLarge, SignatureError
+from bot.errors import BadRequest, MalformedPayload, SignatureError
 from bot.metrics import WEBHOOK_REJECTED
 from bot.types import InboundMessage, OutboundKind, OutboundMessage
+from integrations.asgi import check_declared_length, read_body, send_answer
 
 from .api import TEXT_LIMIT_BYTES, split_text
 from .crypto import WeChatCrypto, verify
@@ -117,17 +118,7 @@ class WeChatWebhook:
             status, content_type, body = self._verify(query)
         else:
             status, content_type, body = 405, _TEXT, b"method not allowed"
-        await send(
-            {
-                "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", content_type),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body})
+        await send_answer(send, status, content_type, body)
 
     def _verify(self, q: Mapping[str, str]) -> tuple[int, bytes, bytes]:
         config, crypto = self.config, self.crypto
@@ -239,7 +230,7 @@ async def _read_message(
 ) -> tuple[InboundMessage, bool]:
     """Authenticate, read and parse one POST; returns the message and whether
     the request came in safe (AES) mode."""
-    _check_content_length(scope, config.max_body_bytes)
+    check_declared_length(scope, config.max_body_bytes)
 
     encrypt_type = (q.get("encrypt_type") or "raw").lower()
     if encrypt_type not in ("raw", "aes"):
@@ -256,7 +247,7 @@ async def _read_message(
     ):
         raise SignatureError("bad signature")
 
-    body = await _read_body(receive, config.max_body_bytes)
+    body = await read_body(receive, config.max_body_bytes)
     if aes:
         assert crypto is not None
         inner = crypto.decrypt_message(body, q.get("msg_signature"), timestamp, nonce)
@@ -267,34 +258,6 @@ async def _read_message(
     if config.account_id and message.key.account != config.account_id:
         raise SignatureError("message addressed to another account")
     return message, aes
-
-
-def _check_content_length(scope: Scope, limit: int) -> None:
-    for name, value in scope["headers"]:
-        if name == b"content-length":
-            try:
-                length = int(value)
-            except ValueError as exc:
-                raise MalformedPayload("bad Content-Length") from exc
-            if length > limit:
-                raise PayloadTooLarge(f"Content-Length {length} over {limit}")
-            return
-
-
-async def _read_body(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        event = await receive()
-        if event["type"] == "http.disconnect":
-            raise MalformedPayload("client went away before the body was read")
-        chunk = event.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
-        if not event.get("more_body", False):
-            return b"".join(chunks)
 
 
 def _now_ts(config: WeChatWebhookConfig) -> str:
