@@ -186,20 +186,6 @@ def _compact(text: str) -> str:
     return "".join(text.split())
 
 
-# The three word lists read the same text in a row: normalise it once per turn.
-_last_compacted: tuple[Callable[[str], str], str, str] | None = None
-
-
-def _compacted(normalise: Callable[[str], str], text: str) -> str:
-    global _last_compacted
-    last = _last_compacted
-    if last is not None and last[0] is normalise and last[1] == text:
-        return last[2]
-    result = _compact(normalise(text))
-    _last_compacted = (normalise, text, result)
-    return result
-
-
 def load_escalation_words(
     path: Path | None = None, *, normalise: Callable[[str], str] | None = None
 ) -> EscalationWords:
@@ -246,7 +232,7 @@ class WordTriggerHandler:
     def _hit(self, turn: Turn) -> str | None:
         if turn.payload is not None or not turn.is_text:
             return None
-        text = _compacted(self._normalise, turn.text)
+        text = _compact(self._normalise(turn.text))
         # One search over all the words first: nearly every message has none.
         if self._any is None or self._any.search(text) is None:
             return None

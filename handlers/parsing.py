@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 import unicodedata
 
+from bot.memo import remember_last
+
 __all__ = [
     "find_address",
     "find_phone",
@@ -106,35 +108,17 @@ _FILLER = re.compile(
 )
 
 
-# Several handlers and parsers read the same text in one turn; NFKC of
-# Chinese text with full-width punctuation is the costly part, so the last
-# text and its result are kept.
-_last_normalised: tuple[str, str] = ("", "")
-
-
 def normalise(text: str) -> str:
     """Full-width to half-width (NFKC), no surrounding space or closing punctuation."""
-    global _last_normalised
-    last = _last_normalised
-    if last[0] == text:
-        return last[1]
-    result = nfkc(text).strip().rstrip("。.！!～~")
-    _last_normalised = (text, result)
-    return result
+    return nfkc(text).strip().rstrip("。.！!～~")
 
 
-_last_nfkc: tuple[str, str] = ("", "")
-
-
+# Several handlers and parsers read the same text in one turn; NFKC of
+# Chinese text with full-width punctuation is the costly part.
+@remember_last
 def nfkc(text: str) -> str:
-    """``unicodedata.normalize("NFKC", text)``, remembering the last text."""
-    global _last_nfkc
-    last = _last_nfkc
-    if last[0] == text:
-        return last[1]
-    result = unicodedata.normalize("NFKC", text)
-    _last_nfkc = (text, result)
-    return result
+    """``unicodedata.normalize("NFKC", text)``."""
+    return unicodedata.normalize("NFKC", text)
 
 
 def tidy(text: str) -> str:

@@ -22,6 +22,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
+from bot.memo import remember_last
+
 __all__ = ["normalize_text", "to_simplified"]
 
 # Chinese sentence punctuation that NFKC would fold to ASCII; keep it.
@@ -146,26 +148,14 @@ def _fold_width(text: str) -> str:
 
 
 # One turn normalises the same text several times (the NLU client, the
-# escalation word lists): the last text and its result are kept.
-_last_normalized: tuple[str, str] = ("", "")
-
-
+# escalation word lists).
+@remember_last
 def normalize_text(text: str) -> str:
     """Return the form of ``text`` that Rasa was trained on.
 
     >>> normalize_text("我們小區的電動車充電樁壞了！！😡 電話：１３８００１３８０００")
     '我们小区的电动车充电桩坏了！！ 电话：13800138000'
     """
-    global _last_normalized
-    last = _last_normalized
-    if last[0] == text:
-        return last[1]
-    result = _normalize(text)
-    _last_normalized = (text, result)
-    return result
-
-
-def _normalize(text: str) -> str:
     if not text:
         return ""
     text = _INVISIBLE.sub("", text)
