@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
+from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn, chosen_payload
 from bot.handoff import HANDOFF_CONTEXT_KEY, turn_lines
 from bot.metrics import HANDLER_SECONDS, NLU_REQUESTS, child
 from bot.ports import Clock, ConversationStore, HandoffGate, HistoryLine, Understanding
@@ -195,15 +195,7 @@ def _numbered_choice(state: ConversationState, message: InboundMessage) -> str |
     if not choices or message.kind not in (InboundKind.TEXT, InboundKind.VOICE):
         return None
     answer = unicodedata.normalize("NFKC", (message.text or "").strip()).rstrip("。.！!")
-    if answer.isdigit():
-        index = int(answer) - 1
-        if 0 <= index < len(choices):
-            return str(choices[index][1])
-        return None
-    for title, payload in choices:
-        if answer == title:
-            return str(payload)
-    return None
+    return chosen_payload(choices, answer)
 
 
 def _with_notice(

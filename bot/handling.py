@@ -8,7 +8,7 @@ comes through ports given to its constructor.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -16,7 +16,9 @@ from typing import Protocol
 from bot.state import ConversationState
 from bot.types import Button, InboundKind, InboundMessage, Intent, OutboundMessage
 
-__all__ = ["INTENT_PAYLOAD_PREFIX", "Handler", "Turn", "intent_button", "text_of"]
+__all__ = [
+    "INTENT_PAYLOAD_PREFIX", "Handler", "Turn", "chosen_payload", "intent_button", "text_of",
+]
 
 # A button whose payload starts with this names an intent directly
 # ("/human"), so pressing it needs no NLU call.
@@ -29,6 +31,21 @@ def intent_button(title: str, intent: str) -> Button:
 
 def text_of(message: InboundMessage) -> str:
     return (message.text or "").strip()
+
+
+def chosen_payload(
+    choices: Sequence[Sequence[object]], answer: str,
+    fold: Callable[[str], str] = lambda title: title,
+) -> str | None:
+    """The payload of the [title, payload] choice that ``answer`` names: by its
+    number ("2") or by its title, as ``fold`` makes titles comparable."""
+    if answer.isdigit():
+        index = int(answer) - 1
+        return str(choices[index][1]) if 0 <= index < len(choices) else None
+    for title, payload in choices:
+        if fold(str(title)) == answer:
+            return str(payload)
+    return None
 
 
 @dataclass(slots=True)

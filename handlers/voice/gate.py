@@ -20,7 +20,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn
+from bot.handling import INTENT_PAYLOAD_PREFIX, Handler, Turn, chosen_payload
 from bot.ports import Understanding
 from bot.types import Button, InboundKind, Intent, OutboundMessage
 from bot.voice import AsrStatus
@@ -216,14 +216,4 @@ def _restore_choices(turn: Turn, pending: dict[str, Any]) -> None:
 
 def _button_for(turn: Turn, text: str) -> str | None:
     """The payload of the button whose title (or number) ``text`` is."""
-    choices = turn.state.context.get(_CHOICES) or []
-    answer = _compact(text)
-    if answer.isdigit():
-        index = int(answer) - 1
-        if 0 <= index < len(choices):
-            return str(choices[index][1])
-        return None
-    for title, payload in choices:
-        if _compact(str(title)) == answer:
-            return str(payload)
-    return None
+    return chosen_payload(turn.state.context.get(_CHOICES) or [], _compact(text), _compact)
