@@ -22,6 +22,7 @@ from bot.types import (
     HandoffQueue,
     HandoffReason,
     HistoryEntry,
+    HistoryLine,
     InboundMessage,
     Intent,
     OutboundMessage,
@@ -109,27 +110,6 @@ class TurnRecord:
     pushes: Sequence[OutboundMessage]
     # The turn as the console shows it (bot.handoff.turn_lines), committed with it.
     history: Sequence[HistoryLine] = ()
-
-
-@dataclass(frozen=True, slots=True)
-class HistoryLine:
-    """A ``HistoryEntry`` before the database numbers it.
-
-    ``source`` makes the line unique (e.g. the inbound message's identity), so
-    that recording the same thing twice keeps one line; None: always a new line.
-    """
-
-    key: ConversationKey
-    at: datetime
-    author: str
-    kind: str
-    text: str
-    intent: str | None = None
-    category: str | None = None
-    media_url: str | None = None
-    case_id: str | None = None
-    delivery: str | None = None
-    source: str | None = None
 
 
 class InboundJournal(Protocol):

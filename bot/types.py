@@ -28,6 +28,7 @@ __all__ = [
     "HandoffReason",
     "HandoffStatus",
     "HistoryEntry",
+    "HistoryLine",
     "InboundKind",
     "InboundMessage",
     "Intent",
@@ -370,17 +371,16 @@ class HandoffCase:
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryEntry:
-    """One line of a conversation, for the console.
+class HistoryLine:
+    """One line of a conversation, for the console, before the database numbers it.
 
-    ``entry_id`` increases per database: it is the cursor of live updates.
     ``author`` is "resident", "bot", "staff:<username>" or "system"; ``kind``
     one of text, voice, image, location, event, contact, ticket. ``text`` is
     plain text (a voice message's transcript when there is one), never HTML.
-    ``delivery`` is set on staff replies: queued, sent, failed or subscribe.
+    ``source`` makes the line unique (e.g. the inbound message's identity), so
+    that recording the same thing twice keeps one line; None: always a new line.
     """
 
-    entry_id: int
     key: ConversationKey
     at: datetime
     author: str
@@ -389,8 +389,20 @@ class HistoryEntry:
     intent: str | None = None
     category: str | None = None
     media_url: str | None = None
-    delivery: str | None = None
     case_id: str | None = None
+    delivery: str | None = None
+    source: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HistoryEntry(HistoryLine):
+    """A stored :class:`HistoryLine`.
+
+    ``entry_id`` increases per database: it is the cursor of live updates.
+    ``delivery`` is set on staff replies: queued, sent, failed or subscribe.
+    """
+
+    entry_id: int
 
 
 @dataclass(frozen=True, slots=True)
