@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from fastapi import HTTPException, Request
 from starlette.datastructures import FormData
@@ -26,7 +26,7 @@ from bot.logs import mask_identifier
 from integrations.staff.accounts import StaffAccount, StaffAccounts
 from integrations.staff.sessions import SessionSigner, csrf_matches
 from integrations.staff.throttle import SignInThrottle, throttled_message
-from integrations.staff.web import SignedIn, form_text
+from integrations.staff.web import SignedIn, form_text, safe_next_in
 
 __all__ = [
     "CONSOLE_AREA",
@@ -48,7 +48,6 @@ LOGIN_PATH = "/console/login"
 LOGOUT_PATH = "/console/logout"
 CSRF_FIELD = "csrf"
 CSRF_HEADER = "X-CSRF-Token"
-_MAX_NEXT_LENGTH = 512
 
 
 def console_signer(secret: str, *, secure: bool) -> SessionSigner:
@@ -58,20 +57,10 @@ def console_signer(secret: str, *, secure: bool) -> SessionSigner:
 
 def safe_console_next(value: str | None, default: str = CONSOLE_AREA) -> str:
     """``value`` when it is a local path inside the console, else ``default``."""
-    if not value or len(value) > _MAX_NEXT_LENGTH:
-        return default
-    if any(ord(ch) < 0x21 or ch == "\\" or ord(ch) == 0x7F for ch in value):
-        return default
-    if not value.startswith("/") or value.startswith("//"):
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return default
-    if parts.path != CONSOLE_AREA and not parts.path.startswith(CONSOLE_AREA + "/"):
-        return default
-    if parts.path in (LOGIN_PATH, LOGOUT_PATH) or parts.path.startswith(CONSOLE_AREA + "/static"):
-        return default
-    return value
+    return safe_next_in(
+        value, CONSOLE_AREA, refused=(LOGIN_PATH, LOGOUT_PATH), default=default,
+        refused_prefixes=(CONSOLE_AREA + "/static",),
+    )
 
 
 class ConsoleSignInRequired(HTTPException):

@@ -117,11 +117,20 @@ def login_location(next_path: str | None) -> str:
 
 
 def safe_next(value: str | None, default: str = DEFAULT_HOME) -> str:
-    """``value`` when it is a local path inside the staff area, else ``default``.
+    """``value`` when it is a local path inside the staff area, else ``default``."""
+    return safe_next_in(value, _STAFF_AREA, refused=(LOGIN_PATH, LOGOUT_PATH), default=default)
+
+
+def safe_next_in(
+    value: str | None, area: str, *, refused: Sequence[str], default: str,
+    refused_prefixes: Sequence[str] = (),
+) -> str:
+    """``value`` when it is a local path inside ``area`` (a path such as
+    ``/staff``), else ``default``.
 
     Refuses anything a browser could read as another site (``//host``,
-    ``/\\host``, a scheme), control characters, and the sign-in and
-    sign-out pages themselves."""
+    ``/\\host``, a scheme), control characters, the ``refused`` paths (the
+    sign-in and sign-out pages) and paths under ``refused_prefixes``."""
     if not value or len(value) > _MAX_NEXT_LENGTH:
         return default
     if any(ord(ch) < 0x21 or ch == "\\" or ord(ch) == 0x7F for ch in value):
@@ -131,9 +140,9 @@ def safe_next(value: str | None, default: str = DEFAULT_HOME) -> str:
     parts = urlsplit(value)
     if parts.scheme or parts.netloc:
         return default
-    if parts.path != _STAFF_AREA and not parts.path.startswith(_STAFF_AREA + "/"):
+    if parts.path != area and not parts.path.startswith(area + "/"):
         return default
-    if parts.path in (LOGIN_PATH, LOGOUT_PATH):
+    if parts.path in refused or parts.path.startswith(tuple(refused_prefixes)):
         return default
     return value
 
