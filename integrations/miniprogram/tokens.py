@@ -9,14 +9,13 @@ WeChat session (the ``session_key``) is in it; that stays in the database.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from integrations.sealed import Seal
 from integrations.storage.codec import as_utc, utc_now
 
 __all__ = ["MAX_TOKEN_LENGTH", "MIN_SECRET_LENGTH", "SessionToken", "SessionTokens"]
@@ -26,14 +25,6 @@ MIN_SECRET_LENGTH = 32
 MAX_TOKEN_LENGTH = 512
 _KIND = "mp1"
 _KEY_LABEL = b"minhu mini-program sessions v1|"
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,36 +49,28 @@ class SessionTokens:
             )
         if lifetime <= timedelta(0):
             raise ValueError("a session lifetime must be positive")
-        self._key = hmac.new(raw, _KEY_LABEL + app_id.encode("utf-8"), hashlib.sha256).digest()
+        self._seal = Seal(
+            hmac.new(raw, _KEY_LABEL + app_id.encode("utf-8"), hashlib.sha256).digest(),
+            max_length=MAX_TOKEN_LENGTH,
+        )
         self.lifetime = lifetime
         self._clock = clock
 
     def issue(self, openid: str) -> tuple[str, SessionToken]:
         expires_at = (as_utc(self._clock()) + self.lifetime).replace(microsecond=0)
-        payload = f"{_KIND}|{openid}|{int(expires_at.timestamp())}".encode()
-        token = f"{_b64(payload)}.{_b64(self._sign(payload))}"
+        token = self._seal.seal(_KIND, openid, str(int(expires_at.timestamp())))
         return token, SessionToken(openid, expires_at)
 
     def verify(self, value: str | None) -> SessionToken | None:
         """The session in ``value``; None when forged, altered, malformed or expired."""
-        if not value or len(value) > MAX_TOKEN_LENGTH or value.count(".") != 1:
+        fields = self._seal.open(value, _KIND, 2)
+        if fields is None:
             return None
-        encoded_payload, encoded_signature = value.split(".")
+        openid, expires = fields
         try:
-            payload = _unb64(encoded_payload)
-            signature = _unb64(encoded_signature)
-        except (binascii.Error, ValueError):
-            return None
-        if not hmac.compare_digest(signature, self._sign(payload)):
-            return None
-        try:
-            kind, openid, expires = payload.decode("utf-8").split("|")
             expires_at = datetime.fromtimestamp(int(expires), UTC)
-        except (UnicodeDecodeError, ValueError, OverflowError, OSError):
+        except (ValueError, OverflowError, OSError):
             return None
-        if kind != _KIND or not openid or expires_at <= as_utc(self._clock()):
+        if not openid or expires_at <= as_utc(self._clock()):
             return None
         return SessionToken(openid, expires_at)
-
-    def _sign(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()

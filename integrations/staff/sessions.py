@@ -23,8 +23,6 @@ way, with its own names, path, key label and SameSite=Strict: see
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import secrets
@@ -35,6 +33,7 @@ from typing import Literal
 
 from starlette.responses import Response
 
+from integrations.sealed import Seal
 from integrations.staff.accounts import StaffAccount
 from integrations.storage.codec import as_utc, utc_now
 
@@ -65,12 +64,6 @@ _SESSION_KIND = "s"
 _LOGIN_KIND = "l"
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def csrf_matches(expected: str, given: str | None) -> bool:
@@ -114,7 +107,9 @@ class SessionSigner:
             raise ValueError(f"the staff session secret needs at least {MIN_SECRET_LENGTH} bytes")
         if lifetime <= timedelta(0):
             raise ValueError("a session lifetime must be positive")
-        self._key = hmac.new(raw, key_label, hashlib.sha256).digest()
+        self._seal = Seal(
+            hmac.new(raw, key_label, hashlib.sha256).digest(), max_length=_MAX_COOKIE_LENGTH
+        )
         self.secure = secure
         self.lifetime = lifetime
         self._clock = clock
@@ -162,14 +157,14 @@ class SessionSigner:
 
     def encode(self, session: StaffSession) -> str:
         expires = int(session.expires_at.timestamp())
-        return self._sign(
+        return self._seal.seal(
             _SESSION_KIND, str(session.account_id), session.stamp, str(expires),
             session.csrf_token,
         )
 
     def decode(self, value: str | None) -> StaffSession | None:
         """The session in a cookie value; None when forged, altered, malformed or expired."""
-        fields = self._open(value, _SESSION_KIND, 4)
+        fields = self._seal.open(value, _SESSION_KIND, 4)
         if fields is None:
             return None
         account_id, stamp, expires, csrf = fields
@@ -192,11 +187,11 @@ class SessionSigner:
         """(cookie value, CSRF token for the form) for one sign-in form."""
         csrf = secrets.token_urlsafe(24)
         expires = int((self._now() + LOGIN_FORM_LIFETIME).timestamp())
-        return self._sign(_LOGIN_KIND, str(expires), csrf), csrf
+        return self._seal.seal(_LOGIN_KIND, str(expires), csrf), csrf
 
     def login_token(self, value: str | None) -> str | None:
         """The CSRF token in a valid, unexpired sign-in form cookie."""
-        fields = self._open(value, _LOGIN_KIND, 2)
+        fields = self._seal.open(value, _LOGIN_KIND, 2)
         if fields is None:
             return None
         expires, csrf = fields
@@ -237,29 +232,3 @@ class SessionSigner:
         )
 
     # -- signing
-
-    def _signature(self, payload: bytes) -> bytes:
-        return hmac.new(self._key, payload, hashlib.sha256).digest()
-
-    def _sign(self, kind: str, *fields: str) -> str:
-        payload = "|".join((kind, *fields)).encode("utf-8")
-        return f"{_b64(payload)}.{_b64(self._signature(payload))}"
-
-    def _open(self, value: str | None, kind: str, count: int) -> list[str] | None:
-        if not value or len(value) > _MAX_COOKIE_LENGTH or value.count(".") != 1:
-            return None
-        encoded_payload, encoded_signature = value.split(".")
-        try:
-            payload = _unb64(encoded_payload)
-            signature = _unb64(encoded_signature)
-        except (binascii.Error, ValueError):
-            return None
-        if not hmac.compare_digest(signature, self._signature(payload)):
-            return None
-        try:
-            fields = payload.decode("utf-8").split("|")
-        except UnicodeDecodeError:
-            return None
-        if len(fields) != count + 1 or fields[0] != kind:
-            return None
-        return fields[1:]
