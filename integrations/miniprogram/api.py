@@ -548,7 +548,11 @@ def build_miniprogram_app(
             location=location,
             raw_type="miniprogram",
         )
-        cursor = await store.latest_cursor(user.key)
+        return await submit_chat(message)
+
+    async def submit_chat(message: InboundMessage) -> ChatOut:
+        """Run the message's turn; the passive answer, and the cursor to read later ones from."""
+        cursor = await store.latest_cursor(message.key)
         submission = await ingest.submit(message, passive_budget=config.reply_budget_seconds)
         reply = submission.reply
         return ChatOut(
@@ -588,13 +592,7 @@ def build_miniprogram_app(
             media_format=AUDIO_TYPES[content_type],
             raw_type="miniprogram:voice",
         )
-        cursor = await store.latest_cursor(user.key)
-        submission = await ingest.submit(message, passive_budget=config.reply_budget_seconds)
-        reply = submission.reply
-        return ChatOut(
-            messages=[_message_out(reply)] if reply is not None else [],
-            duplicate=bool(submission.duplicate), cursor=cursor,
-        )
+        return await submit_chat(message)
 
     @app.get("/chat/messages", response_model=InboxOut, tags=["对话"],
              summary="取机器人之后发来的消息（含办理进展）", responses=auth)
