@@ -66,8 +66,7 @@ class _MinhuApp(FastAPI):
 
     The webhooks check, parse and answer everything themselves (size caps,
     4xx on bad input), so FastAPI's telemetry, body-limit and error
-    middleware would only add work to every delivery. :class:`FastPaths`
-    does the same as a middleware, inside that stack."""
+    middleware would only add work to every delivery."""
 
     fast_routes: Mapping[str, ASGIApp] = {}
 

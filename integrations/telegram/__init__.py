@@ -6,7 +6,7 @@ Wiring (see the names below)::
                               media=(media_store, media_links))
     senders[Channel.TELEGRAM] = channel.sender
     Ingest(..., preparers={Channel.TELEGRAM: channel.photos})   # photos staff can open
-    FastPaths(app, routes={"/telegram": channel.webhook})   # or: channel.poller().run(stop)
+    app.fast_routes["/telegram"] = channel.webhook   # or: channel.poller().run(stop)
 
 The fake Bot API used by the tests and the simulator is in
 ``integrations.telegram.fake_bot_api`` and is not imported here.

@@ -213,7 +213,8 @@ def build_status_webhook(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
 ) -> StatusWebhook:
     """The ASGI app for ``POST /tickets/webhook``; mount it with a Starlette
-    ``Route(path, endpoint=app)`` or the WeChat module's ``FastPaths``."""
+    ``Route(path, endpoint=app)`` or ahead of the framework, as ``bot.wiring.app``
+    does."""
     return StatusWebhook(secret=secret, on_change=on_change, max_body_bytes=max_body_bytes)
 
 

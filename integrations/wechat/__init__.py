@@ -21,7 +21,7 @@ from .api import (
 from .crypto import EncryptedEnvelope, WeChatCrypto, signature, verify
 from .menu import DEFAULT_MENU, MENU_HUMAN, MENU_MY_TICKETS, MENU_REPORT, install_menu
 from .messages import EVENT_TYPES, MESSAGE_TYPES, event_type, message_type, to_inbound
-from .webhook import FastPaths, WeChatWebhook, WeChatWebhookConfig, build_wechat_router
+from .webhook import WeChatWebhook, WeChatWebhookConfig, build_wechat_router
 from .xml import build_xml, image_reply, parse_xml, text_reply
 
 __all__ = [
@@ -34,7 +34,6 @@ __all__ = [
     "MESSAGE_TYPES",
     "TEXT_LIMIT_BYTES",
     "EncryptedEnvelope",
-    "FastPaths",
     "TemplateNotifier",
     "WeChatAPI",
     "WeChatCrypto",

@@ -29,7 +29,7 @@ from urllib.parse import parse_qsl
 
 from fastapi import APIRouter
 from starlette.routing import Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Receive, Scope, Send
 
 from bot.errors import BadRequest, MalformedPayload, SignatureError
 from bot.metrics import WEBHOOK_REJECTED
@@ -47,7 +47,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_MAX_BODY_BYTES",
     "DEFAULT_PASSIVE_BUDGET_SECONDS",
-    "FastPaths",
     "WeChatWebhook",
     "WeChatWebhookConfig",
     "build_wechat_router",
@@ -96,8 +95,8 @@ class WeChatWebhook:
 
     It sits on the hottest path of the service, so it speaks ASGI directly:
     no request object, no dependency injection, one ``send`` of a ready
-    body. Mount it with :func:`build_wechat_router` (a FastAPI router) or in
-    front of the app with :class:`FastPaths`.
+    body. Mount it with :func:`build_wechat_router` (a FastAPI router) or
+    ahead of the framework, as ``bot.wiring.app`` does.
     """
 
     def __init__(self, config: WeChatWebhookConfig, submitter: Submitter) -> None:
@@ -176,23 +175,6 @@ class WeChatWebhook:
             )
             return 200, _TEXT, _SUCCESS
         return 200, _XML, xml.encode()
-
-
-class FastPaths:
-    """ASGI middleware that hands exact paths to bare ASGI apps before the
-    framework's routing and request machinery runs."""
-
-    def __init__(self, app: ASGIApp, routes: Mapping[str, ASGIApp]) -> None:
-        self.app = app
-        self.routes = dict(routes)
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http":
-            handler = self.routes.get(scope["path"])
-            if handler is not None:
-                await handler(scope, receive, send)
-                return
-        await self.app(scope, receive, send)
 
 
 def build_wechat_router(config: WeChatWebhookConfig, submitter: Submitter) -> APIRouter:
