@@ -24,7 +24,8 @@ APIs) into these and keep the original as ``__cause__``::
     └── BackendError               the ticket backend failed
         ├── BackendUnavailable     it is down, timed out or answered 5xx; retry later
         ├── BackendRejected        it refused the request (4xx); retrying will not help
-        │   └── TicketNotFound     no such ticket (or not the resident's)
+        │   ├── TicketNotFound     no such ticket (or not the resident's)
+        │   └── AlreadyRated       the ticket has its one rating already
         └── UnsupportedByBackend   this backend has no such operation (plain Open311)
     SpeechError                    a voice note could not be turned into text
     ├── AudioTooLong               longer than the limit (or, AudioTooLarge, bigger in bytes)
@@ -38,6 +39,7 @@ from __future__ import annotations
 from datetime import datetime
 
 __all__ = [
+    "AlreadyRated",
     "AudioTooLarge",
     "AudioTooLong",
     "AudioUnreadable",
@@ -169,6 +171,10 @@ class BackendRejected(BackendError):
 
 class TicketNotFound(BackendRejected):
     pass
+
+
+class AlreadyRated(BackendRejected):
+    """One rating per matter: the backend has this ticket's rating already."""
 
 
 class UnsupportedByBackend(BackendError):

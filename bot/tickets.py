@@ -29,6 +29,7 @@ from typing import Protocol
 
 from bot.delivery import Backoff
 from bot.errors import (
+    AlreadyRated,
     BackendError,
     BackendRejected,
     BackendUnavailable,
@@ -381,13 +382,9 @@ class TicketDesk:
             )
         except UnsupportedByBackend:
             ticket = None  # plain Open311: the rating is kept on our side only
-        except BackendRejected as exc:
-            # The backend's 409 also means "not finished yet": only a refusal
-            # that says the matter was rated before counts as rated.
-            if _says_already_rated(str(exc)):
-                await self._ledger.record_rating(ticket_id, score)
-                return RatingResult(accepted=False, already_rated=True)
-            raise
+        except AlreadyRated:
+            await self._ledger.record_rating(ticket_id, score)
+            return RatingResult(accepted=False, already_rated=True)
         if not await self._ledger.record_rating(ticket_id, score):
             return RatingResult(accepted=False, already_rated=True, ticket=ticket)
         if ticket is not None:
@@ -407,10 +404,6 @@ class TicketDesk:
             times.append(ticket.updated_at)
         at = max(times) if times else self._clock()
         await self._ledger.record_status(ticket.ticket_id, ticket.status, at)
-
-
-def _says_already_rated(reason: str) -> bool:
-    return any(words in reason for words in ("已评价", "评价过", "只能评价一次", "already rated"))
 
 
 def _changes_since(record: TicketRecord, ticket: Ticket) -> list[StatusChange]:

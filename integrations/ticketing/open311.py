@@ -44,6 +44,7 @@ from urllib.parse import quote, urlencode
 import httpx
 
 from bot.errors import (
+    AlreadyRated,
     BackendRejected,
     BackendUnavailable,
     TicketNotFound,
@@ -442,7 +443,14 @@ class BuiltinClient(Open311Client):
         form = [("score", str(score))]
         if comment:
             form.append(("comment", comment))
-        return await self._act(ticket_id, "rating", form, idempotency_key, "a rating")
+        try:
+            return await self._act(ticket_id, "rating", form, idempotency_key, "a rating")
+        except BackendRejected as exc:
+            # Its 409 also means "not finished yet": only a refusal that says
+            # the matter was rated before is one.
+            if exc.status_code == 409 and _says_already_rated(str(exc)):
+                raise AlreadyRated(str(exc), status_code=409) from exc
+            raise
 
     async def _act(
         self, ticket_id: str, action: str, form: list[tuple[str, str]], idempotency_key: str,
@@ -616,3 +624,7 @@ def _error_description(response: httpx.Response) -> str:
         if isinstance(e, Mapping) and _text(e.get("description"))
     ]
     return "；".join(descriptions)[:500]
+
+
+def _says_already_rated(reason: str) -> bool:
+    return any(words in reason for words in ("已评价", "评价过", "只能评价一次", "already rated"))

@@ -336,6 +336,22 @@ async def test_a_rating_comes_after_the_answer_and_only_once(harness: Harness) -
     assert (await harness.backend.get(ticket_id)).rating == 5
 
 
+async def test_only_a_second_rating_is_refused_as_already_rated(harness: Harness) -> None:
+    """Both refusals are 409s; the client tells them apart for the ticket desk."""
+    from bot.errors import AlreadyRated
+
+    if "rating" not in harness.backend.capabilities:
+        return
+    ticket_id = await harness.file()
+    with pytest.raises(BackendRejected) as early:
+        await harness.backend.rate(ticket_id, score=5, comment=None, idempotency_key="a-0")
+    assert not isinstance(early.value, AlreadyRated)
+    await harness.finish(ticket_id)
+    await harness.backend.rate(ticket_id, score=4, comment=None, idempotency_key="a-1")
+    with pytest.raises(AlreadyRated):
+        await harness.backend.rate(ticket_id, score=2, comment=None, idempotency_key="a-2")
+
+
 async def test_a_bad_rating_reopens_the_ticket(harness: Harness) -> None:
     if "rating" not in harness.backend.capabilities:
         pytest.skip("plain Open311 has no ratings (see the test above)")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+from bot.errors import AlreadyRated as RatedBefore
 from bot.errors import BackendRejected, TicketNotFound
 from bot.types import TicketStatus
 
@@ -59,7 +60,7 @@ class InvalidTransition(BackendRejected):
         super().__init__(message, status_code=409)
 
 
-class AlreadyRated(BackendRejected):
+class AlreadyRated(RatedBefore):
     """One rating per matter (domain.md §1)."""
 
     def __init__(self, message: str = "每件诉求只能评价一次，该工单已评价过。") -> None:
